@@ -1,0 +1,302 @@
+"""Resolve a config file into an immutable Inventory of Checks.
+
+Inheritance (province -> kabupaten -> site -> device defaults), profile lookup, implied
+parents (the nearest enclosing `uplink` that is not the device itself) and every cross-
+reference check happen here, once, at load. Every problem names the file, the key path and
+the line; all problems of a file are reported together.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from monitord.config.errors import ConfigError
+from monitord.config.schema import (
+    ConfigFile,
+    CoordinatesSpec,
+    DefaultsSpec,
+    DeviceSpec,
+    KabupatenSpec,
+    ProfileSpec,
+    SiteSpec,
+)
+from monitord.config.yamlload import KeyPath, LoadedYaml, load_yaml
+from monitord.model import Check, Coordinates, IcmpProfile, Inventory
+
+DEFAULT_PROFILE = "default"
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    """Load, validate and resolve one config file. Raises ConfigError listing every problem."""
+    doc = load_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise ConfigError(doc.source, ["the file must be a mapping with at least a 'province' key"])
+    try:
+        spec = ConfigFile.model_validate(doc.data)
+    except ValidationError as exc:
+        raise ConfigError(doc.source, _validation_problems(doc, exc)) from None
+    return _Resolver(doc, spec).resolve()
+
+
+def format_path(data: Any, path: KeyPath) -> str:
+    """`province.kabupaten[majene].sites[0]...`: list items by id where they have one."""
+    out = ""
+    node = data
+    for part in path:
+        if isinstance(part, int):
+            item = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+            ident = item.get("id") if isinstance(item, dict) else None
+            out += f"[{ident}]" if isinstance(ident, str) and ident else f"[{part}]"
+            node = item
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out or "(top level)"
+
+
+def _problem(doc: LoadedYaml, path: KeyPath, message: str) -> str:
+    line = doc.line_of(path)
+    where = f"line {line}: " if line else ""
+    return f"{where}{format_path(doc.data, path)}: {message}"
+
+
+def _validation_problems(doc: LoadedYaml, exc: ValidationError) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            parent = _allowed_keys(loc[:-1])
+            hint = difflib.get_close_matches(str(loc[-1]), parent, n=1)
+            message = f"unknown key {loc[-1]!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        elif kind == "missing":
+            message = "required key is missing"
+        elif kind == "string_pattern_mismatch":
+            message = f"{err['input']!r} does not match {err['ctx']['pattern']}"
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+        problems.append(_problem(doc, loc, message))
+    return problems
+
+
+def _allowed_keys(parent_loc: KeyPath) -> list[str]:
+    """Field names of the model at `parent_loc`, for did-you-mean hints."""
+    model: Any = ConfigFile
+    for part in parent_loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        model = next((a for a in (annotation, *args) if isinstance(a, type) and hasattr(a, "model_fields")), None)
+    return list(model.model_fields) if model is not None else []
+
+
+@dataclass(frozen=True, slots=True)
+class _Inherited:
+    profile: str | None
+    role: str | None
+    labels: dict[str, str]
+
+    def below(self, defaults: DefaultsSpec) -> _Inherited:
+        return _Inherited(
+            profile=defaults.profile or self.profile,
+            role=defaults.role or self.role,
+            labels={**self.labels, **defaults.labels},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Placed:
+    """A device with where it sits in the tree and what it inherited."""
+
+    device: DeviceSpec
+    path: KeyPath
+    kabupaten: KabupatenSpec
+    site: SiteSpec
+    inherited: _Inherited
+    uplinks: tuple[tuple[str, KeyPath], ...]  # nearest first: site, kabupaten, province
+
+
+class _Resolver:
+    def __init__(self, doc: LoadedYaml, spec: ConfigFile) -> None:
+        self.doc = doc
+        self.spec = spec
+        self.problems: list[str] = []
+
+    def fail(self, path: KeyPath, message: str) -> None:
+        self.problems.append(_problem(self.doc, path, message))
+
+    def resolve(self) -> Inventory:
+        profiles = self._profiles()
+        placed = list(self._placed_devices())
+        self._check_unique_ids(placed)
+        known = {p.device.id for p in placed}
+        self._check_uplinks(known)
+        checks: list[Check] = []
+        for item in placed:
+            check = self._check_for(item, profiles, known)
+            if check is not None:
+                checks.append(check)
+        if not self.problems:
+            self._check_cycles(checks, {p.device.id: p.path for p in placed})
+        if self.problems:
+            raise ConfigError(self.doc.source, self.problems)
+        daemon = self.spec.daemon
+        return Inventory(
+            source=self.doc.source,
+            province=self.spec.province.id,
+            checks=tuple(checks),
+            listen=daemon.listen,
+            max_concurrent_probes=daemon.max_concurrent_probes,
+            state_dir=daemon.state_dir,
+            profiles=profiles,
+        )
+
+    def _profiles(self) -> dict[str, IcmpProfile]:
+        specs = {DEFAULT_PROFILE: ProfileSpec(), **self.spec.profiles}
+        return {
+            name: IcmpProfile(
+                name=name,
+                interval=p.interval,
+                count=p.count,
+                packet_interval=p.packet_interval,
+                timeout=p.timeout,
+                size=p.size,
+            )
+            for name, p in specs.items()
+        }
+
+    def _placed_devices(self) -> Iterator[_Placed]:
+        province = self.spec.province
+        top = _Inherited(None, None, {}).below(province.defaults)
+        province_up = ((province.uplink, ("province", "uplink")),) if province.uplink else ()
+        for ki, kab in enumerate(province.kabupaten):
+            kpath: KeyPath = ("province", "kabupaten", ki)
+            k_inh = top.below(kab.defaults)
+            k_up = ((kab.uplink, (*kpath, "uplink")),) if kab.uplink else ()
+            for si, site in enumerate(kab.sites):
+                spath: KeyPath = (*kpath, "sites", si)
+                s_inh = k_inh.below(site.defaults)
+                s_up = ((site.uplink, (*spath, "uplink")),) if site.uplink else ()
+                for di, device in enumerate(site.devices):
+                    yield _Placed(
+                        device=device,
+                        path=(*spath, "devices", di),
+                        kabupaten=kab,
+                        site=site,
+                        inherited=s_inh,
+                        uplinks=s_up + k_up + province_up,
+                    )
+
+    def _check_unique_ids(self, placed: list[_Placed]) -> None:
+        province = self.spec.province
+        kab_seen: dict[str, KeyPath] = {}
+        site_seen: dict[str, KeyPath] = {}
+        for ki, kab in enumerate(province.kabupaten):
+            self._unique(kab_seen, kab.id, ("province", "kabupaten", ki), "kabupaten id")
+            for si, site in enumerate(kab.sites):
+                self._unique(site_seen, site.id, ("province", "kabupaten", ki, "sites", si), "site id")
+        dev_seen: dict[str, KeyPath] = {}
+        addr_seen: dict[str, KeyPath] = {}
+        for item in placed:
+            self._unique(dev_seen, item.device.id, (*item.path, "id"), "device id")
+            self._unique(addr_seen, item.device.address, (*item.path, "address"), "address")
+
+    def _unique(self, seen: dict[str, KeyPath], value: str, path: KeyPath, what: str) -> None:
+        if value in seen:
+            first = seen[value]
+            line = self.doc.line_of(first)
+            at = f" (line {line})" if line else ""
+            self.fail(path, f"duplicate {what} {value!r}: already used at {format_path(self.doc.data, first)}{at}")
+        else:
+            seen[value] = path
+
+    def _check_uplinks(self, known: set[str]) -> None:
+        province = self.spec.province
+        refs: list[tuple[str | None, KeyPath]] = [(province.uplink, ("province", "uplink"))]
+        for ki, kab in enumerate(province.kabupaten):
+            refs.append((kab.uplink, ("province", "kabupaten", ki, "uplink")))
+            for si, site in enumerate(kab.sites):
+                refs.append((site.uplink, ("province", "kabupaten", ki, "sites", si, "uplink")))
+        for ref, path in refs:
+            if ref is not None and ref not in known:
+                self.fail(path, self._unknown_device(ref, known))
+
+    def _unknown_device(self, ref: str, known: set[str]) -> str:
+        hint = difflib.get_close_matches(ref, known, n=1)
+        return f"no device has id {ref!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+
+    def _check_for(self, item: _Placed, profiles: dict[str, IcmpProfile], known: set[str]) -> Check | None:
+        device, path = item.device, item.path
+        ok = True
+        profile_name = device.profile or item.inherited.profile or DEFAULT_PROFILE
+        profile = profiles.get(profile_name)
+        if profile is None:
+            where = "profile" if device.profile else "(inherited defaults.profile)"
+            hint = difflib.get_close_matches(profile_name, profiles, n=1)
+            self.fail(
+                (*path, "profile") if device.profile else path,
+                f"{where}: unknown profile {profile_name!r}; defined: {', '.join(sorted(profiles))}"
+                + (f" (did you mean {hint[0]!r}?)" if hint else ""),
+            )
+            ok = False
+        role = device.role or item.inherited.role
+        if role is None:
+            self.fail(path, "no role: set role on the device or in an enclosing defaults block")
+            ok = False
+        parent = device.parent
+        if parent is not None:
+            if parent not in known:
+                self.fail((*path, "parent"), self._unknown_device(parent, known))
+                ok = False
+            elif parent == device.id:
+                self.fail((*path, "parent"), "a device cannot be its own parent")
+                ok = False
+        else:
+            parent = next((up for up, _ in item.uplinks if up != device.id), None)
+        if not ok or profile is None or role is None:
+            return None
+        labels = {**item.inherited.labels, **device.labels}
+        return Check(
+            target=device.id,
+            kind="icmp",
+            address=ipaddress.ip_address(device.address),
+            province=self.spec.province.id,
+            kabupaten=item.kabupaten.id,
+            site=item.site.id,
+            role=role,
+            profile=profile,
+            parent=parent,
+            labels=tuple(sorted(labels.items())),
+            name=device.name,
+            coordinates=_coordinates(device.coordinates or item.site.coordinates),
+        )
+
+    def _check_cycles(self, checks: list[Check], paths: dict[str, KeyPath]) -> None:
+        parent_of = {c.target: c.parent for c in checks}
+        reported: set[str] = set()
+        for start in parent_of:
+            chain = [start]
+            node = parent_of[start]
+            while node is not None and node not in chain:
+                chain.append(node)
+                node = parent_of.get(node)
+            if node is None or node in reported:
+                continue
+            cycle = chain[chain.index(node):] + [node]
+            reported.update(cycle)
+            self.fail((*paths[node], "parent"), "parent cycle: " + " -> ".join(cycle))
+
+
+def _coordinates(spec: CoordinatesSpec | None) -> Coordinates | None:
+    return Coordinates(spec.latitude, spec.longitude) if spec else None

@@ -1,0 +1,153 @@
+"""The shape of a monitord config file, validated strictly: unknown keys are errors.
+
+These models describe the file as written (with inheritance not yet applied);
+monitord.config.inventory resolves them into immutable Checks.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from monitord.model import HIERARCHY_LABELS
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from 30, 1.5, "30s", "500ms", "2m" or "1h"."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 500ms, 2m)")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 500ms, 2m)")
+    if seconds <= 0:
+        raise ValueError(f"{value!r} must be greater than zero")
+    return seconds
+
+
+def parse_address(value: object) -> str:
+    """An IPv4 or IPv6 literal, normalised; hostnames are refused so nothing depends on DNS."""
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an IP address")
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IPv4 or IPv6 address (hostnames are not supported)"
+        ) from None
+
+
+def check_labels(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError("labels must be a mapping of label name to value")
+    out: dict[str, str] = {}
+    for name, label_value in value.items():
+        if not isinstance(name, str) or not _LABEL_NAME.match(name) or name.startswith("__"):
+            raise ValueError(f"{name!r} is not a valid Prometheus label name")
+        if name in HIERARCHY_LABELS:
+            raise ValueError(f"label {name!r} is reserved: monitord sets it from the inventory")
+        if not isinstance(label_value, str | int | float) or isinstance(label_value, bool):
+            raise ValueError(f"label {name!r} must have a string value")
+        out[name] = str(label_value)
+    return out
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Address = Annotated[str, BeforeValidator(parse_address)]
+Labels = Annotated[dict[str, str], BeforeValidator(check_labels)]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=128)]
+Role = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=64)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class ProfileSpec(_Strict):
+    """A named ICMP probe profile."""
+
+    interval: Duration = 30.0
+    count: int = Field(default=5, ge=1, le=100)
+    packet_interval: Duration = 1.0
+    timeout: Duration = 2.0
+    size: int = Field(default=56, ge=0, le=65000)
+
+    @model_validator(mode="after")
+    def _fits_interval(self) -> ProfileSpec:
+        deadline = (self.count - 1) * self.packet_interval + self.timeout
+        if deadline > self.interval:
+            raise ValueError(
+                f"a probe lasts up to (count-1) x packet_interval + timeout = {deadline:g}s, "
+                f"longer than interval {self.interval:g}s; probes would overlap"
+            )
+        return self
+
+
+class CoordinatesSpec(_Strict):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+
+
+class DefaultsSpec(_Strict):
+    """Settings inherited by everything below the level that declares them."""
+
+    profile: str | None = None
+    role: Role | None = None
+    labels: Labels = Field(default_factory=dict)
+
+
+class DeviceSpec(_Strict):
+    id: Identifier
+    name: str = ""
+    role: Role | None = None
+    address: Address
+    profile: str | None = None
+    parent: Identifier | None = None
+    labels: Labels = Field(default_factory=dict)
+    coordinates: CoordinatesSpec | None = None
+
+
+class SiteSpec(_Strict):
+    id: Identifier
+    name: str = ""
+    uplink: Identifier | None = None  # implied parent of the site's devices
+    defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
+    coordinates: CoordinatesSpec | None = None
+    devices: list[DeviceSpec] = Field(default_factory=list)
+
+
+class KabupatenSpec(_Strict):
+    id: Identifier
+    name: str = ""
+    uplink: Identifier | None = None  # implied parent of devices in this kabupaten
+    defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
+    sites: list[SiteSpec] = Field(default_factory=list)
+
+
+class ProvinceSpec(_Strict):
+    id: Identifier
+    name: str = ""
+    uplink: Identifier | None = None  # the provincial core: implied parent of kabupaten uplinks
+    defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
+    kabupaten: list[KabupatenSpec] = Field(default_factory=list)
+
+
+class DaemonSpec(_Strict):
+    listen: str = Field(default="127.0.0.1:9521", pattern=r"^(\[[0-9a-fA-F:.]+\]|[^:\[\]]*):\d+$")
+    state_dir: str = "/var/lib/monitord"
+    max_concurrent_probes: int = Field(default=2000, ge=1, le=100000)
+
+
+class ConfigFile(_Strict):
+    daemon: DaemonSpec = Field(default_factory=DaemonSpec)
+    profiles: dict[Identifier, ProfileSpec] = Field(default_factory=dict)
+    province: ProvinceSpec
