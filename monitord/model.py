@@ -13,6 +13,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # The hierarchy labels every per-target series carries, in exposition order.
 HIERARCHY_LABELS: tuple[str, ...] = ("province", "kabupaten", "site", "role", "target", "address")
+# Labels monitord_target_info sets itself; operator labels may not reuse these either.
+INFO_LABELS: tuple[str, ...] = ("kind", "parent", "profile", "name", "latitude", "longitude")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,7 @@ class Inventory:
     listen: str  # host:port of the HTTP server
     max_concurrent_probes: int
     state_dir: str
+    icmp_socket: str = "auto"  # auto | dgram | raw
     profiles: dict[str, IcmpProfile] = field(default_factory=dict)
 
     def by_target(self) -> dict[str, Check]:

@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 from pydantic import ValidationError
 
@@ -89,13 +89,16 @@ def _validation_problems(doc: LoadedYaml, exc: ValidationError) -> list[str]:
 def _allowed_keys(parent_loc: KeyPath) -> list[str]:
     """Field names of the model at `parent_loc`, for did-you-mean hints."""
     model: Any = ConfigFile
+    in_dict = False  # the next part is a key of a dict field (profiles.<name>), not a field name
     for part in parent_loc:
-        if isinstance(part, int) or model is None:
+        if isinstance(part, int) or model is None or in_dict:
+            in_dict = False
             continue
         field = model.model_fields.get(part)
         if field is None:
             return []
         annotation = field.annotation
+        in_dict = get_origin(annotation) is dict
         args = getattr(annotation, "__args__", ())
         model = next((a for a in (annotation, *args) if isinstance(a, type) and hasattr(a, "model_fields")), None)
     return list(model.model_fields) if model is not None else []
@@ -159,6 +162,7 @@ class _Resolver:
             listen=daemon.listen,
             max_concurrent_probes=daemon.max_concurrent_probes,
             state_dir=daemon.state_dir,
+            icmp_socket=daemon.icmp_socket,
             profiles=profiles,
         )
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from monitord.model import HIERARCHY_LABELS
+from monitord.model import HIERARCHY_LABELS, INFO_LABELS
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -53,7 +53,7 @@ def check_labels(value: object) -> dict[str, str]:
     for name, label_value in value.items():
         if not isinstance(name, str) or not _LABEL_NAME.match(name) or name.startswith("__"):
             raise ValueError(f"{name!r} is not a valid Prometheus label name")
-        if name in HIERARCHY_LABELS:
+        if name in HIERARCHY_LABELS or name in INFO_LABELS:
             raise ValueError(f"label {name!r} is reserved: monitord sets it from the inventory")
         if not isinstance(label_value, str | int | float) or isinstance(label_value, bool):
             raise ValueError(f"label {name!r} must have a string value")
@@ -145,6 +145,7 @@ class DaemonSpec(_Strict):
     listen: str = Field(default="127.0.0.1:9521", pattern=r"^(\[[0-9a-fA-F:.]+\]|[^:\[\]]*):\d+$")
     state_dir: str = "/var/lib/monitord"
     max_concurrent_probes: int = Field(default=2000, ge=1, le=100000)
+    icmp_socket: Literal["auto", "dgram", "raw"] = "auto"
 
 
 class ConfigFile(_Strict):

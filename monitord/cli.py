@@ -1,0 +1,191 @@
+"""The `monitord` command: run | check-config | targets | probe TARGET."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from monitord import __version__
+from monitord.config import ConfigError, load_inventory
+from monitord.config.inventory import DEFAULT_PROFILE
+from monitord.daemon import Daemon
+from monitord.icmp.pinger import Pinger
+from monitord.icmp.sockets import IcmpSocketError
+from monitord.model import Check, IcmpProfile, Inventory, ProbeResult
+from monitord.probers import PROBERS, ProbeContext
+
+DEFAULT_CONFIG = os.environ.get("MONITORD_CONFIG", "/etc/monitord/monitord.yaml")
+
+EXIT_OK = 0
+EXIT_PROBE_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"monitord: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except IcmpSocketError as exc:
+        print(f"monitord: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="monitord", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"monitord {__version__}")
+    parser.add_argument("--log-level", default=os.environ.get("MONITORD_LOG_LEVEL", "info"),
+                        choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("-c", "--config", default=DEFAULT_CONFIG,
+                       help=f"inventory file (default: $MONITORD_CONFIG or {DEFAULT_CONFIG})")
+        return p
+
+    add("run", "run the daemon: probe on schedule and serve /metrics").set_defaults(func=_run)
+    add("check-config", "validate the config and summarise it").set_defaults(func=_check_config)
+    p = add("targets", "list resolved targets with their hierarchy, parent and profile")
+    p.add_argument("--json", action="store_true", help="one JSON object per target")
+    p.set_defaults(func=_targets)
+    p = add("probe", "probe one target now and print the result")
+    p.add_argument("target", help="a device id from the config, or an IP address")
+    p.add_argument("--count", type=int, help="echoes to send (default: the profile's)")
+    p.add_argument("--socket", choices=["auto", "dgram", "raw"], help="ICMP socket kind")
+    p.set_defaults(func=_probe)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    asyncio.run(Daemon(args.config).run())
+    return EXIT_OK
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    inv = load_inventory(args.config)
+    kabupaten = sorted({c.kabupaten for c in inv.checks})
+    roles: dict[str, int] = {}
+    for c in inv.checks:
+        roles[c.role] = roles.get(c.role, 0) + 1
+    print(f"{inv.source}: OK")
+    print(f"  province {inv.province}: {len(inv.checks)} targets in {len(kabupaten)} kabupaten")
+    print("  roles: " + ", ".join(f"{r} {n}" for r, n in sorted(roles.items())))
+    print("  profiles: " + ", ".join(
+        f"{p.name} ({p.count}x every {p.interval:g}s)" for p in inv.profiles.values()))
+    return EXIT_OK
+
+
+def _targets(args: argparse.Namespace) -> int:
+    inv = load_inventory(args.config)
+    if args.json:
+        for c in inv.checks:
+            print(json.dumps(_as_json(c), ensure_ascii=False))
+        return EXIT_OK
+    header = ("TARGET", "KIND", "ADDRESS", "ROLE", "KABUPATEN", "SITE", "PARENT", "PROFILE", "LABELS")
+    rows = [header] + [
+        (c.target, c.kind, str(c.address), c.role, c.kabupaten, c.site, c.parent or "-",
+         c.profile.name, ",".join(f"{k}={v}" for k, v in c.labels) or "-")
+        for c in inv.checks
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
+def _as_json(c: Check) -> dict[str, object]:
+    return {
+        "target": c.target, "kind": c.kind, "address": str(c.address), "name": c.name,
+        "province": c.province, "kabupaten": c.kabupaten, "site": c.site, "role": c.role,
+        "parent": c.parent, "profile": c.profile.name, "labels": dict(c.labels),
+        "coordinates": None if c.coordinates is None else
+        {"latitude": c.coordinates.latitude, "longitude": c.coordinates.longitude},
+    }
+
+
+def _probe(args: argparse.Namespace) -> int:
+    check, socket_mode = _probe_check(args)
+    if args.count is not None:
+        if args.count < 1:
+            print("monitord: --count must be at least 1", file=sys.stderr)
+            return EXIT_CONFIG
+        check = replace(check, profile=replace(check.profile, count=args.count))
+    result = asyncio.run(_probe_once(check, args.socket or socket_mode))
+    print(_describe_result(result))
+    return EXIT_OK if result.success else EXIT_PROBE_FAILED
+
+
+def _probe_check(args: argparse.Namespace) -> tuple[Check, str]:
+    """The check for `probe TARGET`: from the config, or an ad-hoc one for a bare address."""
+    inv: Inventory | None = None
+    try:
+        inv = load_inventory(args.config)
+    except ConfigError:
+        if not _is_address(args.target):
+            raise
+    if inv is not None:
+        found = inv.by_target().get(args.target) or next(
+            (c for c in inv.checks if _is_address(args.target)
+             and c.address == ipaddress.ip_address(args.target)), None)
+        if found is not None:
+            return found, inv.icmp_socket
+    if not _is_address(args.target):
+        raise ConfigError(args.config, [f"no target {args.target!r} in the config and not an IP address"])
+    profile = (inv.profiles[DEFAULT_PROFILE] if inv else
+               IcmpProfile(DEFAULT_PROFILE, interval=30, count=5, packet_interval=1, timeout=2, size=56))
+    check = Check(target=args.target, kind="icmp", address=ipaddress.ip_address(args.target),
+                  province="", kabupaten="", site="", role="adhoc", profile=profile)
+    return check, inv.icmp_socket if inv else "auto"
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+async def _probe_once(check: Check, socket_mode: str) -> ProbeResult:
+    pinger = Pinger(socket_mode)  # type: ignore[arg-type]
+    pinger.open()
+    try:
+        return await PROBERS[check.kind](check, ProbeContext(pinger))
+    finally:
+        pinger.close()
+
+
+def _describe_result(r: ProbeResult) -> str:
+    c, p = r.check, r.check.profile
+    where = "/".join(x for x in (c.kabupaten, c.site) if x) or "ad hoc"
+    lines = [
+        f"PROBE {c.target} ({c.address}) {c.kind} [{where}, role {c.role}, parent {c.parent or '-'}]",
+        f"  profile {p.name}: {p.count} echoes of {p.size} bytes, {p.packet_interval:g}s apart, "
+        f"timeout {p.timeout:g}s",
+        f"  {r.sent} sent, {r.received} received, {r.loss_ratio:.0%} loss, "
+        f"time {r.duration * 1000:.1f} ms, success {int(r.success)}",
+    ]
+    if r.rtts:
+        ms = [x * 1000 for x in r.rtts]
+        jitter = (r.jitter or 0.0) * 1000
+        lines.append(f"  rtt min/avg/max/jitter = {min(ms):.3f}/{sum(ms) / len(ms):.3f}/"
+                     f"{max(ms):.3f}/{jitter:.3f} ms")
+        lines.append("  replies (ms): " + " ".join(f"{x:.3f}" for x in ms))
+    if r.error:
+        lines.append(f"  error: {r.error}")
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""The running daemon: load, probe on schedule, serve metrics, reload safely, stop cleanly.
+
+Reload (SIGHUP or POST /-/reload) validates the new file completely before anything changes;
+a bad file leaves the running config untouched and sets
+monitord_config_last_reload_successful to 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from monitord.config import ConfigError, load_inventory
+from monitord.http import Endpoints, HttpServer
+from monitord.icmp.pinger import Pinger
+from monitord.metrics.selfmetrics import IcmpSocketCollector, SelfMetrics
+from monitord.metrics.targets import TargetSeries
+from monitord.model import Inventory
+from monitord.probers import ProbeContext
+from monitord.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+RELOAD_TIMEOUT = 60.0
+
+
+class Daemon:
+    def __init__(self, config_path: str | Path) -> None:
+        self.config_path = str(config_path)
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.metrics = SelfMetrics(self.registry)
+        self.series = TargetSeries()
+        self.inventory: Inventory | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = False
+        self._reload_lock: asyncio.Lock | None = None
+        self._scheduler: Scheduler | None = None
+        self._background: set[asyncio.Task[tuple[bool, str]]] = set()
+
+    def render_metrics(self) -> str:
+        """Called from HTTP threads: target series first, then monitord's own metrics."""
+        return self.series.render() + generate_latest(self.registry).decode()
+
+    async def reload(self) -> tuple[bool, str]:
+        assert self._reload_lock is not None
+        async with self._reload_lock:
+            try:
+                inventory = await asyncio.to_thread(load_inventory, self.config_path)
+            except ConfigError as exc:
+                self.metrics.reload_successful.set(0)
+                self.metrics.reloads.labels("failure").inc()
+                log.error("reload failed; still running the previous config: %s", exc)
+                return False, f"reload failed; still running the previous config:\n{exc}"
+            self._apply(inventory)
+            self.metrics.reloads.labels("success").inc()
+            message = f"reloaded {self.config_path}: {len(inventory.checks)} checks"
+            log.info("%s", message)
+            return True, message
+
+    def _apply(self, inventory: Inventory) -> None:
+        old = self.inventory
+        if old is not None:
+            for name in ("listen", "icmp_socket", "max_concurrent_probes"):
+                if getattr(old, name) != getattr(inventory, name):
+                    log.warning("daemon.%s changed; it takes effect after a restart", name)
+        self.inventory = inventory
+        self.series.set_checks(inventory.checks)
+        assert self._scheduler is not None
+        self._scheduler.set_checks(inventory.checks)
+        self.metrics.reload_successful.set(1)
+        self.metrics.reload_timestamp.set(time.time())
+
+    def _reload_from_thread(self) -> tuple[bool, str]:
+        assert self._loop is not None
+        future = asyncio.run_coroutine_threadsafe(self.reload(), self._loop)
+        return future.result(timeout=RELOAD_TIMEOUT)
+
+    def request_stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    async def run(self) -> None:
+        """Run until SIGTERM/SIGINT (or request_stop). Raises ConfigError on a bad first load."""
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        inventory = load_inventory(self.config_path)
+        log.info("loaded %s: %d checks", self.config_path, len(inventory.checks))
+        pinger = Pinger(inventory.icmp_socket)  # type: ignore[arg-type]
+        pinger.open()
+        self.registry.register(IcmpSocketCollector(pinger.describe, pinger.counters))
+        self._scheduler = Scheduler(ProbeContext(pinger), self.series.observe, self.metrics,
+                                   inventory.max_concurrent_probes)
+        self._apply(inventory)
+        http = HttpServer(inventory.listen, Endpoints(self.render_metrics, lambda: self._ready,
+                                                      self._reload_from_thread))
+        http.start()
+        log.info("serving metrics on http://%s/metrics", inventory.listen)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._loop.add_signal_handler(sig, self._stop.set)
+        self._loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+        schedule = asyncio.create_task(self._scheduler.run(), name="scheduler")
+        self._ready = True
+        try:
+            await self._stop.wait()
+            log.info("stopping")
+        finally:
+            self._ready = False
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                self._loop.remove_signal_handler(sig)
+            schedule.cancel()
+            await asyncio.gather(schedule, return_exceptions=True)
+            http.stop()
+            pinger.close()
+        log.info("stopped")
+
+    def _on_sighup(self) -> None:
+        log.info("SIGHUP: reloading %s", self.config_path)
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._background.add(task)  # keep a reference until it finishes
+        task.add_done_callback(self._background.discard)

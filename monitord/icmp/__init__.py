@@ -1,0 +1,1 @@
+"""ICMP echo probing around one shared socket per address family."""

@@ -1,0 +1,1 @@
+"""Prometheus exposition: per-target series and monitord's own metrics."""

@@ -1,0 +1,103 @@
+"""monitord's own health: scheduling, probe timing, config reloads, sockets.
+
+These live in a CollectorRegistry the daemon owns (never the global default registry), so
+tests can build a fresh one and nothing imported by accident leaks into /metrics.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from monitord import __version__
+
+LATENESS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class SelfMetrics:
+    """The metric objects the scheduler and daemon update."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.lateness = Histogram(
+            "monitord_scheduler_lateness_seconds",
+            "How late probes started relative to their scheduled time.",
+            ["kind"], buckets=LATENESS_BUCKETS, registry=registry,
+        )
+        self.duration = Histogram(
+            "monitord_probe_duration_seconds",
+            "Wall time of probes, from start to result.",
+            ["kind"], buckets=DURATION_BUCKETS, registry=registry,
+        )
+        self.in_flight = Gauge(
+            "monitord_probes_in_flight", "Probes running now.", ["kind"], registry=registry
+        )
+        self.probes = Counter(
+            "monitord_probes", "Probes completed, by outcome.", ["kind", "outcome"], registry=registry
+        )
+        self.skipped = Counter(
+            "monitord_probes_skipped",
+            "Scheduled probe runs that did not happen: the previous run was still going "
+            "(overlap) or the scheduler fell more than an interval behind (behind).",
+            ["kind", "reason"], registry=registry,
+        )
+        self.reload_successful = Gauge(
+            "monitord_config_last_reload_successful",
+            "Whether the last configuration load or reload succeeded (1) or failed (0).",
+            registry=registry,
+        )
+        self.reload_timestamp = Gauge(
+            "monitord_config_last_reload_success_timestamp_seconds",
+            "Time of the last successful configuration load or reload.",
+            registry=registry,
+        )
+        self.reloads = Counter(
+            "monitord_config_reloads", "Configuration reload attempts, by result.", ["result"],
+            registry=registry,
+        )
+        self.targets = Gauge(
+            "monitord_targets", "Checks in the running configuration.", ["kind"], registry=registry
+        )
+        Gauge(
+            "monitord_build_info", "monitord version and Python runtime.",
+            ["version", "python"], registry=registry,
+        ).labels(__version__, platform.python_version()).set(1)
+        ProcessCollector(registry=registry)
+
+
+class IcmpSocketCollector(Collector):
+    """Socket kind per family and reply counters, read from the pinger at scrape time."""
+
+    def __init__(self, describe: Callable[[], dict[str, str]],
+                 counters: Callable[[], dict[str, tuple[int, int]]]) -> None:
+        self._describe = describe
+        self._counters = counters
+
+    def collect(self) -> Iterable[Metric]:
+        info = GaugeMetricFamily(
+            "monitord_icmp_socket_info",
+            "The ICMP socket in use per address family: dgram (ping socket) or raw.",
+            labels=["family", "mode"],
+        )
+        for family, mode in sorted(self._describe().items()):
+            info.add_metric([family, mode], 1)
+        unmatched = CounterMetricFamily(
+            "monitord_icmp_unmatched_replies",
+            "Echo replies that matched no probe in flight (arrived after the probe ended).",
+            labels=["family"],
+        )
+        errors = CounterMetricFamily(
+            "monitord_icmp_receive_errors", "Errors reading the ICMP socket.", labels=["family"]
+        )
+        for family, (n_unmatched, n_errors) in sorted(self._counters().items()):
+            unmatched.add_metric([family], n_unmatched)
+            errors.add_metric([family], n_errors)
+        yield info
+        yield unmatched
+        yield errors
