@@ -46,7 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "monitord"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("http %s " + format, self.client_address[0], *args)
 
     def _reply(self, status: int, body: str, content_type: str = "text/plain; charset=utf-8") -> None:
@@ -58,7 +58,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         endpoints = self.server.endpoints
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
@@ -85,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_HEAD = do_GET  # noqa: N815
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         if self.path.split("?", 1)[0] != "/-/reload":
             self._reply(405 if self.path.startswith("/metrics") else 404, "only /-/reload takes POST\n")
             return

@@ -100,7 +100,8 @@ def _allowed_keys(parent_loc: KeyPath) -> list[str]:
         annotation = field.annotation
         in_dict = get_origin(annotation) is dict
         args = getattr(annotation, "__args__", ())
-        model = next((a for a in (annotation, *args) if isinstance(a, type) and hasattr(a, "model_fields")), None)
+        model = next((a for a in (annotation, *args)
+                      if isinstance(a, type) and hasattr(a, "model_fields")), None)
     return list(model.model_fields) if model is not None else []
 
 
@@ -145,6 +146,7 @@ class _Resolver:
         self._check_unique_ids(placed)
         known = {p.device.id for p in placed}
         self._check_uplinks(known)
+        self._check_default_profiles(profiles)
         checks: list[Check] = []
         for item in placed:
             check = self._check_for(item, profiles, known)
@@ -220,10 +222,21 @@ class _Resolver:
         if value in seen:
             first = seen[value]
             line = self.doc.line_of(first)
-            at = f" (line {line})" if line else ""
-            self.fail(path, f"duplicate {what} {value!r}: already used at {format_path(self.doc.data, first)}{at}")
+            at = f"on line {line}" if line else f"at {format_path(self.doc.data, first)}"
+            self.fail(path, f"duplicate {what} {value!r}: already used {at}")
         else:
             seen[value] = path
+
+    def _check_default_profiles(self, profiles: dict[str, IcmpProfile]) -> None:
+        province = self.spec.province
+        levels: list[tuple[DefaultsSpec, KeyPath]] = [(province.defaults, ("province",))]
+        for ki, kab in enumerate(province.kabupaten):
+            levels.append((kab.defaults, ("province", "kabupaten", ki)))
+            levels += [(site.defaults, ("province", "kabupaten", ki, "sites", si))
+                       for si, site in enumerate(kab.sites)]
+        for defaults, path in levels:
+            if defaults.profile is not None and defaults.profile not in profiles:
+                self.fail((*path, "defaults", "profile"), _unknown_profile(defaults.profile, profiles))
 
     def _check_uplinks(self, known: set[str]) -> None:
         province = self.spec.province
@@ -246,13 +259,8 @@ class _Resolver:
         profile_name = device.profile or item.inherited.profile or DEFAULT_PROFILE
         profile = profiles.get(profile_name)
         if profile is None:
-            where = "profile" if device.profile else "(inherited defaults.profile)"
-            hint = difflib.get_close_matches(profile_name, profiles, n=1)
-            self.fail(
-                (*path, "profile") if device.profile else path,
-                f"{where}: unknown profile {profile_name!r}; defined: {', '.join(sorted(profiles))}"
-                + (f" (did you mean {hint[0]!r}?)" if hint else ""),
-            )
+            if device.profile:  # an inherited unknown profile is reported once, at its defaults
+                self.fail((*path, "profile"), _unknown_profile(profile_name, profiles))
             ok = False
         role = device.role or item.inherited.role
         if role is None:
@@ -289,17 +297,23 @@ class _Resolver:
     def _check_cycles(self, checks: list[Check], paths: dict[str, KeyPath]) -> None:
         parent_of = {c.target: c.parent for c in checks}
         reported: set[str] = set()
-        for start in parent_of:
+        for start, first_parent in parent_of.items():
             chain = [start]
-            node = parent_of[start]
+            node = first_parent
             while node is not None and node not in chain:
                 chain.append(node)
                 node = parent_of.get(node)
             if node is None or node in reported:
                 continue
-            cycle = chain[chain.index(node):] + [node]
+            cycle = [*chain[chain.index(node):], node]
             reported.update(cycle)
             self.fail((*paths[node], "parent"), "parent cycle: " + " -> ".join(cycle))
+
+
+def _unknown_profile(name: str, profiles: dict[str, IcmpProfile]) -> str:
+    hint = difflib.get_close_matches(name, profiles, n=1)
+    return (f"unknown profile {name!r}; defined: {', '.join(sorted(profiles))}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else ""))
 
 
 def _coordinates(spec: CoordinatesSpec | None) -> Coordinates | None:

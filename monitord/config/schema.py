@@ -61,6 +61,14 @@ def check_labels(value: object) -> dict[str, str]:
     return out
 
 
+def parse_listen(value: object) -> str:
+    """host:port, [v6]:port or :port for the HTTP server."""
+    match = re.match(r"^(\[[0-9a-fA-F:.]+\]|[^:\[\]]*):(\d+)$", str(value))
+    if not isinstance(value, str) or not match or not 0 < int(match.group(2)) < 65536:
+        raise ValueError(f"{value!r} is not a listen address (use host:port, [v6]:port or :port)")
+    return value
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Address = Annotated[str, BeforeValidator(parse_address)]
 Labels = Annotated[dict[str, str], BeforeValidator(check_labels)]
@@ -142,7 +150,7 @@ class ProvinceSpec(_Strict):
 
 
 class DaemonSpec(_Strict):
-    listen: str = Field(default="127.0.0.1:9521", pattern=r"^(\[[0-9a-fA-F:.]+\]|[^:\[\]]*):\d+$")
+    listen: Annotated[str, BeforeValidator(parse_listen)] = "127.0.0.1:9521"
     state_dir: str = "/var/lib/monitord"
     max_concurrent_probes: int = Field(default=2000, ge=1, le=100000)
     icmp_socket: Literal["auto", "dgram", "raw"] = "auto"

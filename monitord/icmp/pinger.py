@@ -139,7 +139,7 @@ class Pinger:
                 for v, e in self._endpoints.items()}
 
     async def ping(self, address: IPAddress, count: int, packet_interval: float,
-                   timeout: float, size: int) -> EchoOutcome:
+                   timeout: float, size: int) -> EchoOutcome:  # noqa: ASYNC109 - per-echo timeout
         """Send `count` echoes `packet_interval` apart; each reply counts if within `timeout`."""
         loop = asyncio.get_running_loop()
         endpoint = self._endpoints.get(address.version)

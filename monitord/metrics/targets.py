@@ -41,7 +41,7 @@ def format_value(value: float) -> str:
     return repr(value)
 
 
-_BUCKET_LE = tuple(format_value(b) for b in RTT_BUCKETS) + ("+Inf",)
+_BUCKET_LE = (*(format_value(b) for b in RTT_BUCKETS), "+Inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,14 +153,14 @@ class TargetSeries:
             emit(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
             for s in snaps:
                 value = getattr(s, attr)
-                if value == value:  # skips NaN: no sample before the first probe
+                if not math.isnan(value):  # no sample before the first probe
                     emit(f"{name}{{{s.labels}}} {format_value(value)}\n")
         name = "monitord_icmp_rtt_last_seconds"
         emit(f"# HELP {name} Minimum, average and maximum RTT of the last probe.\n# TYPE {name} gauge\n")
         for s in snaps:
             for stat, attr in _RTT_STATS:
                 value = getattr(s, attr)
-                if value == value:
+                if not math.isnan(value):
                     emit(f'{name}{{{s.labels},stat="{stat}"}} {format_value(value)}\n')
         name = "monitord_icmp_rtt_seconds"
         emit(f"# HELP {name} Round-trip time of ICMP echo replies.\n# TYPE {name} histogram\n")

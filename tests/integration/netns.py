@@ -1,0 +1,59 @@
+"""Test hosts in network namespaces the test creates and always deletes.
+
+A TestHost is a namespace joined to the test's own namespace by a veth pair on a /24 from
+198.18.0.0/15 (RFC 2544's benchmarking range): the only addresses probed outside loopback,
+and they exist only inside namespaces made here. The suite itself runs in an `unshare -n`
+namespace (scripts/test.sh), so even a mistake cannot reach a real network.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from types import TracebackType
+
+
+def run(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
+class TestHost:
+    """A namespace `monitord-t<pid>-<n>` at 198.18.<n>.2, our side at 198.18.<n>.1."""
+
+    __test__ = False  # not a pytest test class
+    _counter = 0
+
+    def __init__(self) -> None:
+        TestHost._counter += 1
+        n = TestHost._counter
+        self.name = f"monitord-t{os.getpid()}-{n}"
+        self.local_dev = f"mdv{os.getpid() % 10000}x{n}"
+        self.address = f"198.18.{n}.2"
+        self.local_address = f"198.18.{n}.1"
+        self.absent_address = f"198.18.{n}.99"  # on the link, but no host answers
+
+    def __enter__(self) -> TestHost:
+        run("ip", "netns", "add", self.name)
+        try:
+            run("ip", "link", "add", self.local_dev, "type", "veth", "peer", "name", "eth0",
+                "netns", self.name)
+            run("ip", "addr", "add", f"{self.local_address}/24", "dev", self.local_dev)
+            run("ip", "link", "set", self.local_dev, "up")
+            run("ip", "-n", self.name, "addr", "add", f"{self.address}/24", "dev", "eth0")
+            run("ip", "-n", self.name, "link", "set", "eth0", "up")
+            run("ip", "-n", self.name, "link", "set", "lo", "up")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def link_down(self) -> None:
+        run("ip", "link", "set", self.local_dev, "down")
+
+    def link_up(self) -> None:
+        run("ip", "link", "set", self.local_dev, "up")
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        subprocess.run(["ip", "link", "del", self.local_dev], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, check=False)
