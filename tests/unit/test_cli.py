@@ -1,0 +1,56 @@
+"""The offline subcommands: check-config and targets (no network needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from monitord.cli import EXIT_CONFIG, EXIT_OK, main
+
+ROOT = Path(__file__).resolve().parents[2]
+SULBAR = str(ROOT / "config" / "sulbar.yaml")
+
+
+def test_check_config_summarises_a_good_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", "-c", SULBAR]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert f"{SULBAR}: OK" in out
+    assert "in 7 kabupaten" in out
+    assert "village-vsat" in out
+
+
+def test_check_config_reports_a_bad_file(capsys: pytest.CaptureFixture[str]) -> None:
+    bad = ROOT / "tests" / "data" / "config" / "invalid-bad-ipv4.yaml"
+    assert main(["check-config", "-c", str(bad)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert err.startswith(f"monitord: configuration error: {bad}: line ")
+    assert "is not an IPv4 or IPv6 address" in err
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["targets", "-c", str(tmp_path / "nope.yaml")]) == EXIT_CONFIG
+    assert "cannot read file: No such file or directory" in capsys.readouterr().err
+
+
+def test_targets_table_lists_hierarchy_and_parent(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["targets", "-c", SULBAR]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["TARGET", "KIND", "ADDRESS", "ROLE", "KABUPATEN", "SITE", "PARENT",
+                                "PROFILE", "LABELS"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert rows["majene-link"][3] == "kabupaten-link"
+    assert rows["majene-link"][6] == "prov-core-rtr-01"
+
+
+def test_targets_json_round_trips(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["targets", "-c", SULBAR, "--json"]) == EXIT_OK
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    by_id = {r["target"]: r for r in records}
+    assert len(by_id) == len(records) > 50
+    villages = [r for r in records if r["role"] in ("village-ap", "village-vsat")]
+    assert villages
+    for village in villages:
+        assert village["parent"] == f"{village['kabupaten']}-link"
+        assert by_id[village["parent"]]["role"] == "kabupaten-link"
