@@ -18,7 +18,8 @@ def probe(*args: str) -> subprocess.CompletedProcess[str]:
 def test_probe_a_configured_target() -> None:
     done = probe("localhost-v6", "-c", LOCAL, "--count", "3")
     assert done.returncode == 0, done.stderr
-    assert "PROBE localhost-v6 (::1) icmp [here/loopback, role dc-network, parent localhost-v4]" in done.stdout
+    header = "PROBE localhost-v6 (::1) icmp [here/loopback, role dc-network, parent localhost-v4]"
+    assert header in done.stdout
     assert "3 sent, 3 received, 0% loss" in done.stdout
     assert "rtt min/avg/max/jitter = " in done.stdout
     assert "ICMP IPv6: " in done.stderr  # the socket choice is logged

@@ -45,7 +45,8 @@ def test_500_loopback_targets_all_answer(tmp_path: Path, port: int, daemons: Dae
 
 
 def test_exposition_passes_promtool(tmp_path: Path, port: int, daemons: DaemonFactory) -> None:
-    devices: list[dict[str, Any]] = [*loopback_devices(3), {"id": "v6", "address": "::1", "labels": {"note": 'quote " and \\'}}]
+    tricky = {"id": "v6", "address": "::1", "labels": {"note": 'quote " and \\'}}
+    devices: list[dict[str, Any]] = [*loopback_devices(3), tricky]
     d = daemons.start(write_config(tmp_path / "m.yaml", devices, port), port)
     wait_for("v6 probed", lambda: value(d.samples(), "monitord_probe_success", target="v6"))
     promtool = shutil.which("promtool")
