@@ -1,7 +1,12 @@
-"""Probers: one async function per check kind, looked up by name (blackbox_exporter's model).
+"""Probers: one function per check kind, looked up by name (blackbox_exporter's model).
 
 A prober never raises for a failed target: the failure is in the ProbeResult. The scheduler
-owns the deadline, the timing and the concurrency.
+owns the timing and the concurrency.
+
+Two shapes: PROBERS holds coroutines (any kind; the scheduler runs each in a task under a
+deadline), and STARTERS holds callback starters for kinds whose probes are cheap enough that
+a task per probe would dominate their cost (ICMP: see PEERS.md). A starter bounds its own
+duration and calls `done` exactly once.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from monitord.icmp.pinger import Pinger
+from monitord.icmp.pinger import EchoOutcome, Pinger
 from monitord.model import Check, ProbeResult
 
 
@@ -22,23 +27,32 @@ class ProbeContext:
 
 
 Prober = Callable[[Check, ProbeContext], Awaitable[ProbeResult]]
+ResultCallback = Callable[[ProbeResult], None]
+# (check, context, tick: the scheduler tick the run belongs to, in loop time, done)
+Starter = Callable[[Check, ProbeContext, float, ResultCallback], None]
+
+
+def _icmp_result(check: Check, started: float, outcome: EchoOutcome) -> ProbeResult:
+    return ProbeResult(check=check, started=started, duration=outcome.duration, sent=outcome.sent,
+                       received=outcome.received, rtts=outcome.rtts, error=outcome.error)
+
+
+def start_icmp(check: Check, ctx: ProbeContext, tick: float, done: ResultCallback) -> None:
+    """Start an ICMP probe; it ends by itself after (count-1) x packet_interval + timeout."""
+    profile = check.profile
+    started = time.time()
+    ctx.pinger.start(check.address, profile.count, profile.packet_interval, profile.timeout,
+                     profile.size, lambda outcome: done(_icmp_result(check, started, outcome)),
+                     start_at=tick)
 
 
 async def probe_icmp(check: Check, ctx: ProbeContext) -> ProbeResult:
     profile = check.profile
     started = time.time()
-    outcome = await ctx.pinger.ping(
-        check.address, profile.count, profile.packet_interval, profile.timeout, profile.size
-    )
-    return ProbeResult(
-        check=check,
-        started=started,
-        duration=outcome.duration,
-        sent=outcome.sent,
-        received=outcome.received,
-        rtts=outcome.rtts,
-        error=outcome.error,
-    )
+    outcome = await ctx.pinger.ping(check.address, profile.count, profile.packet_interval,
+                                    profile.timeout, profile.size)
+    return _icmp_result(check, started, outcome)
 
 
 PROBERS: dict[str, Prober] = {"icmp": probe_icmp}
+STARTERS: dict[str, Starter] = {"icmp": start_icmp}

@@ -87,8 +87,12 @@ def load_yaml(path: str | Path) -> LoadedYaml:
     except UnicodeDecodeError as exc:
         raise ConfigError(source, [f"not UTF-8 text: {exc.reason} at byte {exc.start}"]) from exc
     try:
-        root = yaml.compose(text, Loader=_StrictLoader)
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _StrictLoader(text)
+        try:
+            root = loader.get_single_node()  # parsed once: the nodes give both data and lines
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
