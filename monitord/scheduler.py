@@ -21,8 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from prometheus_client import Counter, Histogram
-
+from monitord.metrics.loopmetrics import CounterChild, HistogramChild
 from monitord.metrics.selfmetrics import SelfMetrics
 from monitord.model import Check, ProbeResult
 from monitord.probers import PROBERS, STARTERS, ProbeContext
@@ -57,11 +56,11 @@ class _KindMetrics:
     """One kind's labelled metric children, looked up once: labels() costs a lock and a dict
     lookup, and the hot path would otherwise pay it on every probe."""
 
-    lateness: Histogram
-    duration: Histogram
-    success: Counter
-    failure: Counter
-    deadline_exceeded: Counter
+    lateness: HistogramChild
+    duration: HistogramChild
+    success: CounterChild
+    failure: CounterChild
+    deadline_exceeded: CounterChild
 
     @classmethod
     def of(cls, metrics: SelfMetrics, kind: str) -> _KindMetrics:

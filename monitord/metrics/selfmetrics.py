@@ -9,12 +9,13 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from monitord import __version__
+from monitord.metrics.loopmetrics import LoopCounter, LoopHistogram
 
 # `_created` series double the counter and histogram series for a value nobody graphs.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -28,21 +29,23 @@ class SelfMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.lateness = Histogram(
+        # Updated on every probe, only by the event loop: lock-free (see loopmetrics).
+        self.lateness = LoopHistogram(
             "monitord_scheduler_lateness_seconds",
             "How late probes started relative to their scheduled time.",
-            ["kind"], buckets=LATENESS_BUCKETS, registry=registry,
+            ["kind"], LATENESS_BUCKETS,
         )
-        self.duration = Histogram(
+        self.duration = LoopHistogram(
             "monitord_probe_duration_seconds",
             "Wall time of probes, from start to result.",
-            ["kind"], buckets=DURATION_BUCKETS, registry=registry,
+            ["kind"], DURATION_BUCKETS,
         )
+        self.probes = LoopCounter("monitord_probes", "Probes completed, by outcome.",
+                                  ["kind", "outcome"])
+        for collector in (self.lateness, self.duration, self.probes):
+            registry.register(collector)
         self.in_flight = Gauge(
             "monitord_probes_in_flight", "Probes running now.", ["kind"], registry=registry
-        )
-        self.probes = Counter(
-            "monitord_probes", "Probes completed, by outcome.", ["kind", "outcome"], registry=registry
         )
         self.skipped = Counter(
             "monitord_probes_skipped",

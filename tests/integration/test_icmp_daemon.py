@@ -36,12 +36,15 @@ def test_500_loopback_targets_all_answer(tmp_path: Path, port: int, daemons: Dae
     assert {t: received[t] for t in sent if received[t] != sent[t]} == {}
     assert set(success.values()) == {1.0}
     assert set(loss.values()) == {0.0}
-    # RTT histogram count agrees with replies, and loopback RTTs are under a millisecond.
+    # The RTT histogram holds one observation per reply, and every RTT is a real positive time
+    # within the 500 ms timeout (no timing assertion: a loaded machine may be slow).
     count = by_target(samples, "monitord_icmp_rtt_seconds_count")
     assert count == received
-    fast = {labels["target"]: v for n, labels, v in samples
-            if n == "monitord_icmp_rtt_seconds_bucket" and labels["le"] == "0.001"}
-    assert fast == received
+    within_timeout = {labels["target"]: v for n, labels, v in samples
+                      if n == "monitord_icmp_rtt_seconds_bucket" and labels["le"] == "0.5"}
+    assert within_timeout == received
+    rtt_sum = by_target(samples, "monitord_icmp_rtt_seconds_sum")
+    assert all(0 < rtt_sum[t] < 0.5 * received[t] for t in received)
 
 
 def test_exposition_passes_promtool(tmp_path: Path, port: int, daemons: DaemonFactory) -> None:
