@@ -94,7 +94,9 @@ class Scheduler:
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._heap: list[tuple[float, int, _Entry]] = []
         self._tiebreak = itertools.count()
-        self._wake: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_when = math.inf
+        self._loop: asyncio.AbstractEventLoop | None = None  # set while run() runs
         self._tasks: set[asyncio.Task[None]] = set()
         self._by_kind: dict[str, _KindMetrics] = {}
         for kind in PROBERS:
@@ -132,31 +134,44 @@ class Scheduler:
         self._poke()
 
     def _poke(self) -> None:
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
+        """Re-arm the tick timer for the earliest due check (after the heap changed)."""
+        if self._loop is None or not self._heap:
+            return
+        when = math.ceil(self._heap[0][0] / TICK) * TICK
+        if when < self._timer_when:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self._loop.call_at(when, self._tick)
+            self._timer_when = when
+
+    def _tick(self) -> None:
+        """Launch every check that is due. A plain timer callback, not a coroutine step: at
+        hundreds of ticks a second, a future and a task wake-up per tick are measurable."""
+        assert self._loop is not None
+        self._timer = None
+        self._timer_when = math.inf
+        now = self._loop.time()
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, _, entry = heapq.heappop(heap)
+            if entry.active:
+                self._launch(entry, now)
+                heapq.heappush(heap, (entry.due, next(self._tiebreak), entry))
+        self._poke()
 
     async def run(self) -> None:
         """Run the schedule until cancelled; then cancel every probe in flight."""
-        loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         self._stopped = False
+        self._poke()
         try:
-            while True:
-                now = loop.time()
-                while self._heap and self._heap[0][0] <= now:
-                    _, _, entry = heapq.heappop(self._heap)
-                    if entry.active:
-                        self._launch(entry, now)
-                        heapq.heappush(self._heap, (entry.due, next(self._tiebreak), entry))
-                self._wake = loop.create_future()
-                timer = None
-                if self._heap:
-                    timer = loop.call_at(math.ceil(self._heap[0][0] / TICK) * TICK, self._poke)
-                try:
-                    await self._wake
-                finally:
-                    if timer is not None:
-                        timer.cancel()
+            await self._loop.create_future()  # the schedule runs on timers until cancelled
         finally:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None
+            self._timer_when = math.inf
+            self._loop = None
             self._stopped = True
             self._waiting.clear()
             for task in list(self._tasks):
