@@ -67,7 +67,7 @@ class Daemon:
     def _apply(self, inventory: Inventory) -> None:
         old = self.inventory
         if old is not None:
-            for name in ("listen", "icmp_socket", "max_concurrent_probes"):
+            for name in ("listen", "icmp_socket", "max_concurrent_probes", "scheduler_tick"):
                 if getattr(old, name) != getattr(inventory, name):
                     log.warning("daemon.%s changed; it takes effect after a restart", name)
         self.inventory = inventory
@@ -101,7 +101,7 @@ class Daemon:
         pinger.open()
         self.registry.register(IcmpSocketCollector(pinger.describe, pinger.counters))
         self._scheduler = Scheduler(ProbeContext(pinger), self.series.observe, self.metrics,
-                                   inventory.max_concurrent_probes)
+                                   inventory.max_concurrent_probes, inventory.scheduler_tick)
         self._apply(inventory)
         http = HttpServer(inventory.listen, Endpoints(self.render_metrics, lambda: self._ready,
                                                       self._reload_from_thread))

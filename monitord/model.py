@@ -109,6 +109,7 @@ class Inventory:
     max_concurrent_probes: int
     state_dir: str
     icmp_socket: str = "auto"  # auto | dgram | raw
+    scheduler_tick: float = 0.05  # seconds; probes start on this grid
     profiles: dict[str, IcmpProfile] = field(default_factory=dict)
 
     def by_target(self) -> dict[str, Check]:

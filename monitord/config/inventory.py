@@ -165,6 +165,7 @@ class _Resolver:
             max_concurrent_probes=daemon.max_concurrent_probes,
             state_dir=daemon.state_dir,
             icmp_socket=daemon.icmp_socket,
+            scheduler_tick=daemon.scheduler_tick,
             profiles=profiles,
         )
 

@@ -154,6 +154,8 @@ class DaemonSpec(_Strict):
     state_dir: str = "/var/lib/monitord"
     max_concurrent_probes: int = Field(default=2000, ge=1, le=100000)
     icmp_socket: Literal["auto", "dgram", "raw"] = "auto"
+    # Probes start on this grid: longer = fewer wake-ups and less CPU, later starts.
+    scheduler_tick: Duration = Field(default=0.05, le=1.0)
 
 
 class ConfigFile(_Strict):

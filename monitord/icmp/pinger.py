@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from monitord.icmp.packet import EchoRequestBuilder, parse_reply
+from monitord.icmp.packet import EchoRequestBuilder
 from monitord.icmp.sockets import IcmpSocket, IcmpSocketError, SocketMode, open_icmp_socket
 from monitord.model import IPAddress
 
@@ -32,13 +32,15 @@ log = logging.getLogger(__name__)
 
 _SCM_TIMESTAMPNS = 35
 _TIMESPEC = struct.Struct("qq")
+_ID_SEQ = struct.Struct("!HH")  # identifier and sequence, 4 bytes into the ICMP header
 _RECV_BYTES = 256  # enough for an IPv4 header plus the ICMP header; the payload is not needed
 _DRAIN_LIMIT = 10_000  # replies read per wake-up before yielding to the loop
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EchoOutcome:
-    """What one burst of echoes to one address produced. Times are seconds."""
+    """What one burst of echoes to one address produced. Times are seconds. Not frozen: one
+    is built per probe, and a frozen dataclass's __init__ costs several times more."""
 
     sent: int
     received: int
@@ -108,7 +110,11 @@ class _Endpoint:
         return b
 
     def allocate_seq(self) -> int | None:
-        for _ in range(0x10000):
+        seq = self.next_seq
+        self.next_seq = (seq + 1) & 0xFFFF
+        if seq not in self.pending:  # the usual case: far fewer than 65536 echoes in flight
+            return seq
+        for _ in range(0xFFFF):
             seq = self.next_seq
             self.next_seq = (seq + 1) & 0xFFFF
             if seq not in self.pending:
@@ -290,10 +296,11 @@ class Pinger:
                 endpoint.receive_errors += 1
                 log.debug("ICMP receive error: %s", exc)
                 return
-            parsed = parse_reply(data, has_ip_header, reply_type)
-            if parsed is None:
+            # parse_reply(), inlined: this loop runs once per reply.
+            offset = (data[0] & 0x0F) * 4 if has_ip_header else 0
+            if len(data) < offset + 8 or data[offset] != reply_type:
                 continue
-            identifier, seq = parsed
+            identifier, seq = _ID_SEQ.unpack_from(data, offset + 4)
             if check_identifier and identifier != icmp.identifier:
                 continue  # another program's echo seen on our raw socket
             entry = pending.get(seq)
@@ -302,11 +309,11 @@ class Pinger:
                 continue
             probe, sent_ns = entry
             del pending[seq]
-            received_ns = time.time_ns()
-            for level, kind, payload in ancillary:
-                if level == socket.SOL_SOCKET and kind == _SCM_TIMESTAMPNS:
-                    sec, nsec = _TIMESPEC.unpack(payload)
-                    received_ns = sec * 1_000_000_000 + nsec
+            if ancillary and ancillary[0][1] == _SCM_TIMESTAMPNS:
+                sec, nsec = _TIMESPEC.unpack(ancillary[0][2])
+                received_ns = sec * 1_000_000_000 + nsec
+            else:  # no kernel timestamp: now is the best we have
+                received_ns = time.time_ns()
             rtt_ns = received_ns - sent_ns
             if rtt_ns > probe.timeout_ns:
                 continue  # arrived, but later than this echo's timeout: counted as lost

@@ -69,9 +69,10 @@ class TargetSnapshot:
 
     def observe(self, result: ProbeResult) -> TargetSnapshot:
         buckets = list(self.buckets)
-        for rtt in result.rtts:
-            buckets[bisect.bisect_left(RTT_BUCKETS, rtt)] += 1
         rtts = result.rtts
+        for rtt in rtts:
+            buckets[bisect.bisect_left(RTT_BUCKETS, rtt)] += 1
+        rtt_sum = sum(rtts)
         jitter = result.jitter
         return TargetSnapshot(
             check=self.check,
@@ -80,7 +81,7 @@ class TargetSnapshot:
             sent_total=self.sent_total + result.sent,
             received_total=self.received_total + result.received,
             buckets=tuple(buckets),
-            rtt_sum=self.rtt_sum + sum(rtts),
+            rtt_sum=self.rtt_sum + rtt_sum,
             probes_total=self.probes_total + 1,
             probe_errors_total=self.probe_errors_total + (result.error is not None),
             last_success=1.0 if result.success else 0.0,
@@ -88,7 +89,7 @@ class TargetSnapshot:
             last_duration=result.duration,
             last_timestamp=result.started,
             last_rtt_min=min(rtts) if rtts else math.nan,
-            last_rtt_avg=sum(rtts) / len(rtts) if rtts else math.nan,
+            last_rtt_avg=rtt_sum / len(rtts) if rtts else math.nan,
             last_rtt_max=max(rtts) if rtts else math.nan,
             last_jitter=jitter if jitter is not None else math.nan,
         )

@@ -30,13 +30,15 @@ from monitord.probers import PROBERS, ProbeContext
 from monitord.scheduler import (
     DEADLINE_GRACE,
     DEADLINE_MARGIN,
-    TICK,
     Scheduler,
     probe_deadline,
     spread_offset,
 )
 
 KIND = "sleep"
+# The tests use intervals of a tenth of a second, so a 10 ms grid (the daemon's default is
+# 50 ms; the tick only trades wake-ups for start granularity).
+TEST_TICK = 0.01
 TOLERANCE = 0.030  # how late a start may be against its scheduled time, in seconds
 
 
@@ -109,13 +111,13 @@ def prober(monkeypatch: pytest.MonkeyPatch) -> Iterator[SleepProber]:
 class Harness:
     """A real Scheduler with a fresh registry, recording what reaches its sink and when."""
 
-    def __init__(self, prober: SleepProber, max_concurrent: int = 100) -> None:
+    def __init__(self, prober: SleepProber, max_concurrent: int = 100, tick: float = TEST_TICK) -> None:
         self.prober = prober
         self.registry = CollectorRegistry()
         self.metrics = SelfMetrics(self.registry)
         self.results: list[tuple[ProbeResult, float]] = []  # (result, loop time it arrived)
         self.scheduler = Scheduler(ProbeContext(pinger=Pinger()), self._sink, self.metrics,
-                                   max_concurrent)
+                                   max_concurrent, tick)
 
     def _sink(self, result: ProbeResult) -> None:
         self.results.append((result, asyncio.get_running_loop().time()))
@@ -264,14 +266,14 @@ async def test_probe_past_its_deadline_is_cut_off_and_reported(prober: SleepProb
         await h.wait_until("a result", lambda: len(h.results) >= 1)
     result, arrived = h.results[0]
     start = prober.start_times(target)[0]
-    # The deadline counts from the scheduled time; a start is at most one TICK after it.
-    assert deadline - DEADLINE_MARGIN - TICK - 0.001 <= arrived - start < deadline + TOLERANCE
+    # The deadline counts from the scheduled time; a start is at most one tick after it.
+    assert deadline - DEADLINE_MARGIN - TEST_TICK - 0.001 <= arrived - start < deadline + TOLERANCE
     assert result.check == check
     assert result.deadline_exceeded
     assert result.error is not None
     assert "deadline" in result.error
     assert f"{deadline:g}s" in result.error
-    assert deadline - DEADLINE_MARGIN - TICK - 0.001 <= result.duration < deadline + TOLERANCE
+    assert deadline - DEADLINE_MARGIN - TEST_TICK - 0.001 <= result.duration < deadline + TOLERANCE
     assert (result.sent, result.received, result.success) == (0, 0, False)
     assert prober.cancelled[0] == target
     assert h.sample("monitord_probes_total", kind=KIND, outcome="deadline_exceeded") == len(h.results)
@@ -488,3 +490,17 @@ async def test_changed_check_is_rescheduled_and_its_old_probe_dropped(prober: Sl
     phase = reload_at + spread_offset(target, new_interval)
     for k, start in enumerate(new_starts[:2]):
         assert phase + k * new_interval - 0.001 <= start < phase + k * new_interval + TOLERANCE, k
+
+
+async def test_probes_start_on_the_tick_grid(prober: SleepProber) -> None:
+    tick, interval = 0.04, 0.2  # not the default (0.05): the setting must be honoured
+    targets = early_targets(6, interval, prefix="grid")
+    h = Harness(prober, tick=tick)
+    h.scheduler.set_checks([make_check(t, interval) for t in targets])
+    async with h.running():
+        await h.wait_until("two rounds", lambda: len(prober.starts) >= 12)
+    for _, start in prober.starts:
+        offset = start % tick
+        # Each start is a little after a grid point (the loop wakes after its timer), never
+        # between grid points: spread phases are rounded up to the tick.
+        assert min(offset, tick - offset) < 0.01, (start, offset)
