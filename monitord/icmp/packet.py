@@ -1,4 +1,4 @@
-"""ICMP echo packets: building requests and parsing replies, IPv4 and IPv6.
+"""ICMP echo requests, IPv4 and IPv6 (replies are parsed inline in the pinger's receive loop).
 
 Only raw IPv4 sockets need a checksum from us: ping sockets (SOCK_DGRAM) and raw ICMPv6
 sockets have the kernel compute it.
@@ -47,15 +47,3 @@ class EchoRequestBuilder:
     def build(self, sequence: int) -> bytes:
         checksum = _fold(self._partial + sequence) if self._with_checksum else 0
         return _HEADER.pack(self._type, 0, checksum, self._identifier, sequence) + self._payload
-
-
-def parse_reply(data: bytes, has_ip_header: bool, reply_type: int) -> tuple[int, int] | None:
-    """(identifier, sequence) of an echo reply, or None for anything else.
-
-    Raw IPv4 sockets deliver the IP header too; its length is in the low nibble of byte 0.
-    """
-    offset = (data[0] & 0x0F) * 4 if has_ip_header and data else 0
-    if len(data) < offset + 8 or data[offset] != reply_type:
-        return None
-    _type, _code, _checksum, identifier, sequence = _HEADER.unpack_from(data, offset)
-    return identifier, sequence
