@@ -36,6 +36,8 @@ command -v "$python" >/dev/null || python=python3
 extra=""
 [ "$want_test" = 1 ] && extra="[test]"
 stamp=".venv/.monitord-installed$extra"
+# The test install includes the runtime one.
+[ "$want_test" = 0 ] && [ -f ".venv/.monitord-installed[test]" ] && stamp=".venv/.monitord-installed[test]"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -e ".$extra"
