@@ -198,17 +198,21 @@ def test_probe_deadline_is_the_profile_deadline_plus_grace_capped_at_the_interva
 # --- timing ---------------------------------------------------------------------------------
 
 
+def one_check(prober: SleepProber, interval: float, duration: float) -> tuple[Harness, str, float]:
+    """A harness with one check due soon whose probes take `duration`; and its first due time."""
+    target = early_targets(1, interval, within=0.5)[0]
+    prober.durations[target] = duration
+    h = Harness(prober)
+    t0 = asyncio.get_running_loop().time()
+    h.scheduler.set_checks([make_check(target, interval)])
+    return h, target, t0 + spread_offset(target, interval)
+
+
 async def test_runs_keep_a_fixed_phase_without_drift(prober: SleepProber) -> None:
     # Each probe takes half the interval: scheduling from the end of the previous run would
     # start run k at least k * 50 ms late.
     interval, runs = 0.1, 11
-    target = early_targets(1, interval, within=0.5)[0]
-    prober.durations[target] = 0.05
-    h = Harness(prober)
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    h.scheduler.set_checks([make_check(target, interval)])
-    phase = t0 + spread_offset(target, interval)
+    h, target, phase = one_check(prober, interval, duration=0.05)
     async with h.running():
         await h.wait_until(f"{runs} runs", lambda: len(prober.starts) >= runs)
     starts = prober.start_times(target)[:runs]
@@ -230,13 +234,8 @@ def block_the_loop(seconds: float) -> None:
 
 async def test_a_stalled_loop_skips_missed_runs_and_keeps_the_phase(prober: SleepProber) -> None:
     interval = 0.05
-    target = early_targets(1, interval, within=0.5)[0]
-    prober.durations[target] = 0.005
-    h = Harness(prober)
+    h, target, phase = one_check(prober, interval, duration=0.005)
     loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    h.scheduler.set_checks([make_check(target, interval)])
-    phase = t0 + spread_offset(target, interval)
     async with h.running():
         await h.wait_until("a first run", lambda: len(prober.starts) >= 1)
         await asyncio.sleep(0.01)
