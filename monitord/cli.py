@@ -18,7 +18,7 @@ from monitord.config.inventory import DEFAULT_PROFILE
 from monitord.daemon import Daemon
 from monitord.icmp.pinger import Pinger
 from monitord.icmp.sockets import IcmpSocketError
-from monitord.model import Check, IcmpProfile, Inventory, ProbeResult
+from monitord.model import Check, IcmpProfile, Inventory, ProbeResult, SocketMode
 from monitord.probers import PROBERS, ProbeContext
 
 DEFAULT_CONFIG = os.environ.get("MONITORD_CONFIG", "/etc/monitord/monitord.yaml")
@@ -130,7 +130,7 @@ def _probe(args: argparse.Namespace) -> int:
     return EXIT_OK if result.success else EXIT_PROBE_FAILED
 
 
-def _probe_check(args: argparse.Namespace) -> tuple[Check, str]:
+def _probe_check(args: argparse.Namespace) -> tuple[Check, SocketMode]:
     """The check for `probe TARGET`: from the config, or an ad-hoc one for a bare address."""
     inv: Inventory | None = None
     try:
@@ -161,8 +161,8 @@ def _is_address(text: str) -> bool:
     return True
 
 
-async def _probe_once(check: Check, socket_mode: str) -> ProbeResult:
-    pinger = Pinger(socket_mode)  # type: ignore[arg-type]
+async def _probe_once(check: Check, socket_mode: SocketMode) -> ProbeResult:
+    pinger = Pinger(socket_mode)
     pinger.open()
     try:
         return await PROBERS[check.kind](check, ProbeContext(pinger))

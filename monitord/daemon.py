@@ -97,7 +97,7 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         inventory = load_inventory(self.config_path)
         log.info("loaded %s: %d checks", self.config_path, len(inventory.checks))
-        pinger = Pinger(inventory.icmp_socket)  # type: ignore[arg-type]
+        pinger = Pinger(inventory.icmp_socket)
         pinger.open()
         self.registry.register(IcmpSocketCollector(pinger.describe, pinger.counters))
         self._scheduler = Scheduler(ProbeContext(pinger), self.series.observe, self.metrics,

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Literal
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Which ICMP socket to use: a ping socket if allowed, else raw (auto), or one of them forced.
+SocketMode = Literal["auto", "dgram", "raw"]
 
 # The hierarchy labels every per-target series carries, in exposition order.
 HIERARCHY_LABELS: tuple[str, ...] = ("province", "kabupaten", "site", "role", "target", "address")
@@ -108,7 +111,7 @@ class Inventory:
     listen: str  # host:port of the HTTP server
     max_concurrent_probes: int
     state_dir: str
-    icmp_socket: str = "auto"  # auto | dgram | raw
+    icmp_socket: SocketMode = "auto"
     scheduler_tick: float = 0.05  # seconds; probes start on this grid
     profiles: dict[str, IcmpProfile] = field(default_factory=dict)
 

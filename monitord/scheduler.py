@@ -1,11 +1,11 @@
 """monitord's own probe schedule: every check on its interval, spread, deadlined, bounded.
 
-One asyncio loop pops due checks from a heap (APScheduler with one job per check costs ~5x
+One timer callback pops due checks from a heap (APScheduler with one job per check costs ~5x
 the CPU and stalls the loop when jobs line up; see PEERS.md). Each check keeps a fixed phase:
 its next run is its previous *scheduled* time plus the interval, so slow probes never make
-the schedule drift. Phases are spread over the interval by a stable hash of the target, so
-5,000 targets on a 10 s interval start ~2 ms apart rather than all at once, and a restart
-keeps the same spread.
+the schedule drift. Phases are spread over the interval by a stable hash of the target (a
+restart keeps the same spread) and rounded up to the tick grid, so 5,000 targets on a 10 s
+interval start 25 at a time every 50 ms rather than all at once.
 """
 
 from __future__ import annotations
@@ -55,8 +55,7 @@ def probe_deadline(check: Check) -> float:
 
 @dataclass(frozen=True, slots=True)
 class _KindMetrics:
-    """One kind's labelled metric children, looked up once: labels() costs a lock and a dict
-    lookup, and the hot path would otherwise pay it on every probe."""
+    """One kind's labelled metric children, looked up once rather than on every probe."""
 
     lateness: HistogramChild
     duration: HistogramChild
@@ -90,8 +89,8 @@ class Scheduler:
         self._sink = sink
         self._metrics = metrics
         self._max_running = max_concurrent
-        self._running = 0
-        self._running_by_kind: dict[str, int] = {}  # read by the in-flight gauge at scrape time
+        # Probes in flight per kind: the admission bound and, at scrape time, the in-flight gauge.
+        self._running_by_kind: dict[str, int] = {}
         self._waiting: deque[tuple[_Entry, float]] = deque()  # (entry, due) for a free slot
         self._stopped = False
         self._entries: dict[tuple[str, str], _Entry] = {}
@@ -196,7 +195,7 @@ class Scheduler:
             return
         entry.busy = True
         entry.run += 1
-        if self._running < self._max_running:
+        if self._has_free_slot():
             self._start(entry, due)
         else:
             self._waiting.append((entry, due))
@@ -206,7 +205,6 @@ class Scheduler:
         metrics = self._by_kind.get(check.kind) or self._kind_metrics(check.kind)
         start = asyncio.get_running_loop().time()
         metrics.lateness.observe(max(0.0, start - due))
-        self._running += 1
         self._running_by_kind[check.kind] += 1
         run = entry.run
         starter = STARTERS.get(check.kind)
@@ -237,8 +235,7 @@ class Scheduler:
         if entry.run == run:
             entry.busy = False
             entry.task = None
-        self._running -= 1
-        while self._waiting and self._running < self._max_running and not self._stopped:
+        while self._waiting and self._has_free_slot() and not self._stopped:
             waiter, waiter_due = self._waiting.popleft()
             if waiter.active:
                 self._start(waiter, waiter_due)
@@ -254,6 +251,9 @@ class Scheduler:
             metrics.failure.inc()
         if entry.active:
             self._sink(result)
+
+    def _has_free_slot(self) -> bool:
+        return sum(self._running_by_kind.values()) < self._max_running
 
     def _kind_metrics(self, kind: str) -> _KindMetrics:
         """A kind's metric children, made on first use (tests register their own probers)."""
@@ -275,8 +275,6 @@ class Scheduler:
             return ProbeResult(check=check, started=started, duration=time.time() - started,
                                sent=0, received=0,
                                error=f"deadline of {deadline:g}s exceeded", deadline_exceeded=True)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # a prober bug must not kill the schedule
             log.exception("prober %s failed on %s", check.kind, check.target)
             return ProbeResult(check=check, started=started, duration=time.time() - started,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from monitord.model import HIERARCHY_LABELS, INFO_LABELS
+from monitord.model import HIERARCHY_LABELS, INFO_LABELS, SocketMode
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -153,7 +153,7 @@ class DaemonSpec(_Strict):
     listen: Annotated[str, BeforeValidator(parse_listen)] = "127.0.0.1:9521"
     state_dir: str = "/var/lib/monitord"
     max_concurrent_probes: int = Field(default=2000, ge=1, le=100000)
-    icmp_socket: Literal["auto", "dgram", "raw"] = "auto"
+    icmp_socket: SocketMode = "auto"
     # Probes start on this grid: longer = fewer wake-ups and less CPU, later starts.
     scheduler_tick: Duration = Field(default=0.05, le=1.0)
 

@@ -25,12 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitord.icmp.packet import EchoRequestBuilder
-from monitord.icmp.sockets import IcmpSocket, IcmpSocketError, SocketMode, open_icmp_socket
-from monitord.model import IPAddress
+from monitord.icmp.sockets import (
+    SCM_TIMESTAMPNS,
+    IcmpSocket,
+    IcmpSocketError,
+    open_icmp_socket,
+)
+from monitord.model import IPAddress, SocketMode
 
 log = logging.getLogger(__name__)
 
-_SCM_TIMESTAMPNS = 35
 _TIMESPEC = struct.Struct("qq")
 _ID_SEQ = struct.Struct("!HH")  # identifier and sequence, 4 bytes into the ICMP header
 _RECV_BYTES = 256  # enough for an IPv4 header plus the ICMP header; the payload is not needed
@@ -309,7 +313,7 @@ class Pinger:
                 continue
             probe, sent_ns = entry
             del pending[seq]
-            if ancillary and ancillary[0][1] == _SCM_TIMESTAMPNS:
+            if ancillary and ancillary[0][1] == SCM_TIMESTAMPNS:
                 sec, nsec = _TIMESPEC.unpack(ancillary[0][2])
                 received_ns = sec * 1_000_000_000 + nsec
             else:  # no kernel timestamp: now is the best we have

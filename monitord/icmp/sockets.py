@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Literal
 
 from monitord.icmp.packet import ECHO_REPLY_V4, ECHO_REPLY_V6, ECHO_REQUEST_V4, ECHO_REQUEST_V6
+from monitord.model import SocketMode
 
 log = logging.getLogger(__name__)
 
-SocketMode = Literal["auto", "dgram", "raw"]
 
 # Linux constants the socket module does not export.
 SO_TIMESTAMPNS = 35  # kernel receive timestamps as struct timespec (CLOCK_REALTIME)
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS  # the ancillary message type that carries them
 SO_RCVBUFFORCE = 33
 ICMP_FILTER = 1  # SOL_RAW option: bitmask of ICMPv4 types to drop
 SOL_RAW = 255

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from monitord.icmp.pinger import Pinger
-from monitord.icmp.sockets import SocketMode
+from monitord.model import SocketMode
 
 PING_GROUP_RANGE = Path("/proc/sys/net/ipv4/ping_group_range")
 
