@@ -6,9 +6,14 @@ new Checks. A ProbeResult is what a prober returns: failure is a value, never an
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from monitord.snmp.modules import SnmpModule
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Which ICMP socket to use: a ping socket if allowed, else raw (auto), or one of them forced.
@@ -37,6 +42,73 @@ class IcmpProfile:
         return (self.count - 1) * self.packet_interval + self.timeout
 
 
+class Secret:
+    """A community or password. Its repr and str name where it came from, never the value,
+    so it cannot leak into a log line, an error message or a metric label by accident."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str) -> None:
+        self._value = value
+        self.source = source  # "inline", "env:NAME" or "file:PATH"
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"<secret from {self.source}>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self.source)
+
+
+AuthProtocol = Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
+PrivProtocol = Literal["DES", "AES", "AES192", "AES256", "AES192C", "AES256C"]
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpCredentials:
+    """Who monitord is to a device: a community (v1/v2c) or a USM user (v3)."""
+
+    version: int  # 0 = v1, 1 = v2c, 3 = v3 (the message version field's values)
+    community: Secret | None = None
+    username: str = ""
+    auth_protocol: AuthProtocol | None = None
+    auth_password: Secret | None = None
+    priv_protocol: PrivProtocol | None = None
+    priv_password: Secret | None = None
+    context: str = ""
+
+    @property
+    def security_level(self) -> str:
+        if self.version != 3:
+            return ""
+        if self.priv_protocol:
+            return "authPriv"
+        return "authNoPriv" if self.auth_protocol else "noAuthNoPriv"
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpProfile:
+    """How one device is polled over SNMP: credentials, timing, walk shape and modules."""
+
+    name: str
+    credentials: SnmpCredentials
+    interval: float
+    timeout: float  # per request try
+    retries: int
+    deadline: float  # the whole poll must finish within this many seconds of its start
+    max_repetitions: int  # GETBULK max-repetitions
+    max_oids_per_request: int  # columns walked in lock-step per request, OIDs per GET
+    port: int = 161
+    modules: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Coordinates:
     latitude: float
@@ -54,7 +126,7 @@ class Check:
     kabupaten: str
     site: str
     role: str
-    profile: IcmpProfile
+    profile: IcmpProfile | SnmpProfile  # IcmpProfile for kind "icmp", SnmpProfile for "snmp"
     parent: str | None = None
     labels: tuple[tuple[str, str], ...] = ()  # operator labels, exported on monitord_target_info
     name: str = ""  # human name of the device
@@ -114,6 +186,37 @@ class Inventory:
     icmp_socket: SocketMode = "auto"
     scheduler_tick: float = 0.05  # seconds; probes start on this grid
     profiles: dict[str, IcmpProfile] = field(default_factory=dict)
+    snmp_modules: Mapping[str, SnmpModule] = field(default_factory=dict)
+    snmp_max_in_flight: int = 200  # SNMP requests outstanding across all devices
 
     def by_target(self) -> dict[str, Check]:
         return {c.target: c for c in self.checks}
+
+
+@dataclass(frozen=True, slots=True)
+class SnmpPollResult:
+    """Outcome of one SNMP poll of one device. A failed poll carries no samples at all: a
+    walk cut off half way must not look like a complete one."""
+
+    check: Check
+    started: float  # wall-clock start, seconds since the epoch
+    duration: float
+    error: str | None = None
+    error_reason: str | None = None  # short label: timeout, deadline, malformed, usm, ...
+    deadline_exceeded: bool = False
+    requests: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    varbinds: int = 0
+    families: Mapping[str, str] = field(default_factory=dict)  # metric name -> rendered lines
+    uptime_ticks: int | None = None  # sysUpTime.0 if the device has it
+    value_errors: Mapping[str, int] = field(default_factory=dict)  # reason -> count
+    value_error_examples: Mapping[str, str] = field(default_factory=dict)  # reason -> first
+
+    @property
+    def success(self) -> bool:
+        return self.error is None
+
+
+# What a prober returns, by kind.
+Outcome = ProbeResult | SnmpPollResult

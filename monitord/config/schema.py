@@ -12,26 +12,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from monitord.config.snmp_schema import DeviceSnmp, SnmpSpec
+from monitord.config.values import Duration, parse_duration
 from monitord.model import HIERARCHY_LABELS, INFO_LABELS, SocketMode
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+__all__ = ["Duration", "parse_duration"]
+
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-
-def parse_duration(value: object) -> float:
-    """Seconds from 30, 1.5, "30s", "500ms", "2m" or "1h"."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 500ms, 2m)")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    else:
-        raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 500ms, 2m)")
-    if seconds <= 0:
-        raise ValueError(f"{value!r} must be greater than zero")
-    return seconds
 
 
 def parse_address(value: object) -> str:
@@ -69,7 +56,6 @@ def parse_listen(value: object) -> str:
     return value
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 Address = Annotated[str, BeforeValidator(parse_address)]
 Labels = Annotated[dict[str, str], BeforeValidator(check_labels)]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=128)]
@@ -111,6 +97,7 @@ class DefaultsSpec(_Strict):
     profile: str | None = None
     role: Role | None = None
     labels: Labels = Field(default_factory=dict)
+    snmp: DeviceSnmp | None = None  # SNMP profile (and modules) for devices below
 
 
 class DeviceSpec(_Strict):
@@ -119,6 +106,7 @@ class DeviceSpec(_Strict):
     role: Role | None = None
     address: Address
     profile: str | None = None
+    snmp: DeviceSnmp | None = None  # poll over SNMP with this profile (or mapping)
     parent: Identifier | None = None
     labels: Labels = Field(default_factory=dict)
     coordinates: CoordinatesSpec | None = None
@@ -161,4 +149,5 @@ class DaemonSpec(_Strict):
 class ConfigFile(_Strict):
     daemon: DaemonSpec = Field(default_factory=DaemonSpec)
     profiles: dict[Identifier, ProfileSpec] = Field(default_factory=dict)
+    snmp: SnmpSpec = Field(default_factory=SnmpSpec)
     province: ProvinceSpec

@@ -1,0 +1,1 @@
+"""SNMP polling: BER codec, transport, sessions, walker, modules and the device poller."""
