@@ -18,8 +18,8 @@ from monitord.config.inventory import DEFAULT_PROFILE
 from monitord.daemon import Daemon
 from monitord.icmp.pinger import Pinger
 from monitord.icmp.sockets import IcmpSocketError
-from monitord.model import Check, IcmpProfile, Inventory, ProbeResult, SocketMode
-from monitord.probers import PROBERS, ProbeContext
+from monitord.model import Check, IcmpProfile, Inventory, ProbeResult, SnmpProfile, SocketMode
+from monitord.probers import ProbeContext, probe_icmp
 
 DEFAULT_CONFIG = os.environ.get("MONITORD_CONFIG", "/etc/monitord/monitord.yaml")
 
@@ -78,16 +78,29 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     inv = load_inventory(args.config)
-    kabupaten = sorted({c.kabupaten for c in inv.checks})
+    targets = inv.by_target()
+    kabupaten = sorted({c.kabupaten for c in targets.values()})
     roles: dict[str, int] = {}
-    for c in inv.checks:
+    for c in targets.values():
         roles[c.role] = roles.get(c.role, 0) + 1
+    snmp = [c for c in inv.checks if c.kind == "snmp"]
     print(f"{inv.source}: OK")
-    print(f"  province {inv.province}: {len(inv.checks)} targets in {len(kabupaten)} kabupaten")
+    print(f"  province {inv.province}: {len(targets)} targets in {len(kabupaten)} kabupaten, "
+          f"{len(snmp)} polled over SNMP")
     print("  roles: " + ", ".join(f"{r} {n}" for r, n in sorted(roles.items())))
     print("  profiles: " + ", ".join(
         f"{p.name} ({p.count}x every {p.interval:g}s)" for p in inv.profiles.values()))
+    snmp_profiles = {c.profile.name: c.profile for c in snmp if isinstance(c.profile, SnmpProfile)}
+    if snmp_profiles:
+        print("  snmp profiles: " + ", ".join(
+            f"{p.name} (v{_VERSIONS[p.credentials.version]}"
+            f"{' ' + p.credentials.security_level if p.credentials.version == 3 else ''}"
+            f", every {p.interval:g}s)" for p in snmp_profiles.values()))
+    print(f"  snmp modules: {', '.join(sorted(inv.snmp_modules))}")
     return EXIT_OK
+
+
+_VERSIONS = {0: "1", 1: "2c", 3: "3"}
 
 
 def _targets(args: argparse.Namespace) -> int:
@@ -113,6 +126,7 @@ def _as_json(c: Check) -> dict[str, object]:
         "target": c.target, "kind": c.kind, "address": str(c.address), "name": c.name,
         "province": c.province, "kabupaten": c.kabupaten, "site": c.site, "role": c.role,
         "parent": c.parent, "profile": c.profile.name, "labels": dict(c.labels),
+        **({"snmp_modules": list(c.profile.modules)} if isinstance(c.profile, SnmpProfile) else {}),
         "coordinates": None if c.coordinates is None else
         {"latitude": c.coordinates.latitude, "longitude": c.coordinates.longitude},
     }
@@ -165,13 +179,14 @@ async def _probe_once(check: Check, socket_mode: SocketMode) -> ProbeResult:
     pinger = Pinger(socket_mode)
     pinger.open()
     try:
-        return await PROBERS[check.kind](check, ProbeContext(pinger))
+        return await probe_icmp(check, ProbeContext(pinger))
     finally:
         pinger.close()
 
 
 def _describe_result(r: ProbeResult) -> str:
     c, p = r.check, r.check.profile
+    assert isinstance(p, IcmpProfile)
     where = "/".join(x for x in (c.kabupaten, c.site) if x) or "ad hoc"
     lines = [
         f"PROBE {c.target} ({c.address}) {c.kind} [{where}, role {c.role}, parent {c.parent or '-'}]",

@@ -20,10 +20,12 @@ from monitord.config import ConfigError, load_inventory
 from monitord.http import Endpoints, HttpServer
 from monitord.icmp.pinger import Pinger
 from monitord.metrics.selfmetrics import IcmpSocketCollector, SelfMetrics
+from monitord.metrics.snmp_series import SnmpSeries
 from monitord.metrics.targets import TargetSeries
-from monitord.model import Inventory
+from monitord.model import Inventory, Outcome, ProbeResult
 from monitord.probers import ProbeContext
 from monitord.scheduler import Scheduler
+from monitord.snmp.context import SnmpContext
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ class Daemon:
         self.registry = CollectorRegistry(auto_describe=True)
         self.metrics = SelfMetrics(self.registry)
         self.series = TargetSeries()
+        self.snmp_series = SnmpSeries()
+        self._snmp: SnmpContext | None = None
         self.inventory: Inventory | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -46,7 +50,14 @@ class Daemon:
 
     def render_metrics(self) -> str:
         """Called from HTTP threads: target series first, then monitord's own metrics."""
-        return self.series.render() + generate_latest(self.registry).decode()
+        return (self.series.render() + self.snmp_series.render()
+                + generate_latest(self.registry).decode())
+
+    def _observe(self, outcome: Outcome) -> None:
+        if isinstance(outcome, ProbeResult):
+            self.series.observe(outcome)
+        else:
+            self.snmp_series.observe(outcome)
 
     async def reload(self) -> tuple[bool, str]:
         assert self._reload_lock is not None
@@ -67,12 +78,16 @@ class Daemon:
     def _apply(self, inventory: Inventory) -> None:
         old = self.inventory
         if old is not None:
-            for name in ("listen", "icmp_socket", "max_concurrent_probes", "scheduler_tick"):
+            for name in ("listen", "icmp_socket", "max_concurrent_probes", "scheduler_tick",
+                         "snmp_max_in_flight"):
                 if getattr(old, name) != getattr(inventory, name):
                     log.warning("daemon.%s changed; it takes effect after a restart", name)
         self.inventory = inventory
         self.series.set_checks(inventory.checks)
+        self.snmp_series.set_checks(inventory.checks, inventory.snmp_modules)
         assert self._scheduler is not None
+        assert self._snmp is not None
+        self._snmp.set_checks(inventory.checks, inventory.snmp_modules)
         self._scheduler.set_checks(inventory.checks)
         self.metrics.reload_successful.set(1)
         self.metrics.reload_timestamp.set(time.time())
@@ -100,7 +115,8 @@ class Daemon:
         pinger = Pinger(inventory.icmp_socket)
         pinger.open()
         self.registry.register(IcmpSocketCollector(pinger.describe, pinger.counters))
-        self._scheduler = Scheduler(ProbeContext(pinger), self.series.observe, self.metrics,
+        self._snmp = SnmpContext(inventory.snmp_max_in_flight, inventory.snmp_modules)
+        self._scheduler = Scheduler(ProbeContext(pinger, self._snmp), self._observe, self.metrics,
                                    inventory.max_concurrent_probes, inventory.scheduler_tick)
         self._apply(inventory)
         http = HttpServer(inventory.listen, Endpoints(self.render_metrics, lambda: self._ready,
@@ -123,6 +139,7 @@ class Daemon:
             await asyncio.gather(schedule, return_exceptions=True)
             http.stop()
             pinger.close()
+            await self._snmp.close()
         log.info("stopped")
 
     def _on_sighup(self) -> None:

@@ -190,7 +190,8 @@ class Inventory:
     snmp_max_in_flight: int = 200  # SNMP requests outstanding across all devices
 
     def by_target(self) -> dict[str, Check]:
-        return {c.target: c for c in self.checks}
+        """Every device once, by its ICMP check (every device has one)."""
+        return {c.target: c for c in self.checks if c.kind == "icmp"}
 
 
 @dataclass(frozen=True, slots=True)

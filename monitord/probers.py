@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from monitord.icmp.pinger import EchoOutcome, Pinger
-from monitord.model import Check, ProbeResult
+from monitord.model import Check, IcmpProfile, Outcome, ProbeResult, SnmpPollResult
+from monitord.snmp.context import SnmpContext, probe_snmp
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +25,10 @@ class ProbeContext:
     """The long-lived resources probers share: one of each per daemon."""
 
     pinger: Pinger
+    snmp: SnmpContext | None = None
 
 
-Prober = Callable[[Check, ProbeContext], Awaitable[ProbeResult]]
+Prober = Callable[[Check, ProbeContext], Awaitable[Outcome]]
 ResultCallback = Callable[[ProbeResult], None]
 # (check, context, tick: the scheduler tick the run belongs to, in loop time, done)
 Starter = Callable[[Check, ProbeContext, float, ResultCallback], None]
@@ -40,6 +42,7 @@ def _icmp_result(check: Check, started: float, outcome: EchoOutcome) -> ProbeRes
 def start_icmp(check: Check, ctx: ProbeContext, tick: float, done: ResultCallback) -> None:
     """Start an ICMP probe; it ends by itself after (count-1) x packet_interval + timeout."""
     profile = check.profile
+    assert isinstance(profile, IcmpProfile)
     started = time.time()
     ctx.pinger.start(check.address, profile.count, profile.packet_interval, profile.timeout,
                      profile.size, lambda outcome: done(_icmp_result(check, started, outcome)),
@@ -48,11 +51,29 @@ def start_icmp(check: Check, ctx: ProbeContext, tick: float, done: ResultCallbac
 
 async def probe_icmp(check: Check, ctx: ProbeContext) -> ProbeResult:
     profile = check.profile
+    assert isinstance(profile, IcmpProfile)
     started = time.time()
     outcome = await ctx.pinger.ping(check.address, profile.count, profile.packet_interval,
                                     profile.timeout, profile.size)
     return _icmp_result(check, started, outcome)
 
 
-PROBERS: dict[str, Prober] = {"icmp": probe_icmp}
+async def _probe_snmp(check: Check, ctx: ProbeContext) -> SnmpPollResult:
+    if ctx.snmp is None:
+        raise RuntimeError("SNMP check scheduled without an SNMP context")
+    return await probe_snmp(check, ctx.snmp)
+
+
+def failed_outcome(check: Check, started: float, duration: float, error: str,
+                   deadline_exceeded: bool = False) -> Outcome:
+    """What a probe that was cut off (deadline) or crashed reports, in its kind's shape."""
+    if check.kind == "snmp":
+        return SnmpPollResult(check=check, started=started, duration=duration, error=error,
+                              error_reason="deadline" if deadline_exceeded else "internal",
+                              deadline_exceeded=deadline_exceeded)
+    return ProbeResult(check=check, started=started, duration=duration, sent=0, received=0,
+                       error=error, deadline_exceeded=deadline_exceeded)
+
+
+PROBERS: dict[str, Prober] = {"icmp": probe_icmp, "snmp": _probe_snmp}
 STARTERS: dict[str, Starter] = {"icmp": start_icmp}

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from monitord.metrics.loopmetrics import CounterChild, HistogramChild
 from monitord.metrics.selfmetrics import SelfMetrics
-from monitord.model import Check, ProbeResult
-from monitord.probers import PROBERS, STARTERS, ProbeContext
+from monitord.model import Check, Outcome
+from monitord.probers import PROBERS, STARTERS, ProbeContext, failed_outcome
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ TICK = 0.05
 # never mistaken for an overlap.
 DEADLINE_MARGIN = 0.001
 
-ResultSink = Callable[[ProbeResult], None]
+ResultSink = Callable[[Outcome], None]
 
 
 def spread_offset(target: str, interval: float) -> float:
@@ -228,7 +228,7 @@ class Scheduler:
         self._finish(entry, run, start, metrics, result)
 
     def _finish(self, entry: _Entry, run: int, start: float, metrics: _KindMetrics,
-                result: ProbeResult | None) -> None:
+                result: Outcome | None) -> None:
         """Account for a finished run, hand its result on, and give its slot to a waiter."""
         metrics.duration.observe(asyncio.get_running_loop().time() - start)
         self._running_by_kind[entry.check.kind] -= 1
@@ -262,7 +262,7 @@ class Scheduler:
         self._by_kind[kind] = _KindMetrics.of(self._metrics, kind)
         return self._by_kind[kind]
 
-    async def _probe_with_deadline(self, check: Check, due: float) -> ProbeResult:
+    async def _probe_with_deadline(self, check: Check, due: float) -> Outcome:
         """Run the probe, cancelled at its deadline counted from when it was *due*: time spent
         waiting for a concurrency slot is part of it, so a probe never runs into its next run."""
         started = time.time()
@@ -272,10 +272,9 @@ class Scheduler:
             async with asyncio.timeout_at(deadline_at):
                 return await PROBERS[check.kind](check, self._ctx)
         except TimeoutError:
-            return ProbeResult(check=check, started=started, duration=time.time() - started,
-                               sent=0, received=0,
-                               error=f"deadline of {deadline:g}s exceeded", deadline_exceeded=True)
+            return failed_outcome(check, started, time.time() - started,
+                                  f"deadline of {deadline:g}s exceeded", deadline_exceeded=True)
         except Exception as exc:  # a prober bug must not kill the schedule
             log.exception("prober %s failed on %s", check.kind, check.target)
-            return ProbeResult(check=check, started=started, duration=time.time() - started,
-                               sent=0, received=0, error=f"internal error: {exc!r}")
+            return failed_outcome(check, started, time.time() - started,
+                                  f"internal error: {exc!r}")

@@ -8,8 +8,10 @@ the line; all problems of a file are reported together.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +29,23 @@ from monitord.config.schema import (
     ProfileSpec,
     SiteSpec,
 )
+from monitord.config.snmp_schema import DeviceSnmpSpec, SecretSpec, SnmpProfileSpec
 from monitord.config.yamlload import KeyPath, LoadedYaml, load_yaml
-from monitord.model import Check, Coordinates, IcmpProfile, Inventory
+from monitord.model import (
+    Check,
+    Coordinates,
+    IcmpProfile,
+    Inventory,
+    Secret,
+    SnmpCredentials,
+    SnmpProfile,
+)
+from monitord.snmp.modules import (
+    SnmpModule,
+    compile_module,
+    load_default_module_specs,
+    metric_conflicts,
+)
 
 DEFAULT_PROFILE = "default"
 
@@ -110,12 +127,14 @@ class _Inherited:
     profile: str | None
     role: str | None
     labels: dict[str, str]
+    snmp: DeviceSnmpSpec | None = None
 
     def below(self, defaults: DefaultsSpec) -> _Inherited:
         return _Inherited(
             profile=defaults.profile or self.profile,
             role=defaults.role or self.role,
             labels={**self.labels, **defaults.labels},
+            snmp=defaults.snmp or self.snmp,
         )
 
 
@@ -142,6 +161,8 @@ class _Resolver:
 
     def resolve(self) -> Inventory:
         profiles = self._profiles()
+        modules = self._snmp_modules()
+        snmp_profiles = self._snmp_profiles(modules)
         placed = list(self._placed_devices())
         self._check_unique_ids(placed)
         known = {p.device.id for p in placed}
@@ -152,6 +173,9 @@ class _Resolver:
             check = self._check_for(item, profiles, known)
             if check is not None:
                 checks.append(check)
+                snmp = self._snmp_check_for(item, check, snmp_profiles, modules)
+                if snmp is not None:
+                    checks.append(snmp)
         if not self.problems:
             self._check_cycles(checks, {p.device.id: p.path for p in placed})
         if self.problems:
@@ -167,6 +191,8 @@ class _Resolver:
             icmp_socket=daemon.icmp_socket,
             scheduler_tick=daemon.scheduler_tick,
             profiles=profiles,
+            snmp_modules=modules,
+            snmp_max_in_flight=self.spec.snmp.max_in_flight,
         )
 
     def _profiles(self) -> dict[str, IcmpProfile]:
@@ -182,6 +208,100 @@ class _Resolver:
             )
             for name, p in specs.items()
         }
+
+    def _snmp_modules(self) -> dict[str, SnmpModule]:
+        """The shipped modules, with the config's own added or replacing them by name."""
+        specs = {**load_default_module_specs(), **self.spec.snmp.modules}
+        modules = {name: compile_module(name, spec) for name, spec in specs.items()}
+        for name, problem in metric_conflicts(modules):
+            self.fail(("snmp", "modules", name) if name in self.spec.snmp.modules else ("snmp",),
+                      problem)
+        return modules
+
+    def _snmp_profiles(self, modules: dict[str, SnmpModule]) -> dict[str, SnmpProfile]:
+        out: dict[str, SnmpProfile] = {}
+        for name, spec in self.spec.snmp.profiles.items():
+            path: KeyPath = ("snmp", "profiles", name)
+            self._check_modules(spec.modules, (*path, "modules"), modules)
+            out[name] = SnmpProfile(
+                name=name,
+                credentials=self._credentials(spec, path),
+                interval=spec.interval,
+                timeout=spec.timeout,
+                retries=spec.retries,
+                deadline=spec.deadline if spec.deadline is not None else spec.interval,
+                max_repetitions=spec.max_repetitions,
+                max_oids_per_request=spec.max_oids_per_request,
+                port=spec.port,
+                modules=tuple(spec.modules),
+            )
+        return out
+
+    def _check_modules(self, names: list[str], path: KeyPath,
+                       modules: dict[str, SnmpModule]) -> None:
+        for i, name in enumerate(names):
+            if name not in modules:
+                hint = difflib.get_close_matches(name, modules, n=1)
+                self.fail((*path, i), f"unknown SNMP module {name!r}"
+                          + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                          + f"; defined: {', '.join(sorted(modules))}")
+
+    def _credentials(self, spec: SnmpProfileSpec, path: KeyPath) -> SnmpCredentials:
+        if spec.version != "3":
+            community = self._secret(spec.community, (*path, "community"))
+            return SnmpCredentials(version=0 if spec.version == "1" else 1, community=community)
+        auth = self._secret(spec.auth_password, (*path, "auth_password"), min_length=8)
+        priv = self._secret(spec.priv_password, (*path, "priv_password"), min_length=8)
+        return SnmpCredentials(version=3, username=spec.username or "",
+                               auth_protocol=spec.auth_protocol, auth_password=auth,
+                               priv_protocol=spec.priv_protocol, priv_password=priv,
+                               context=spec.context)
+
+    def _secret(self, spec: SecretSpec | None, path: KeyPath, min_length: int = 1) -> Secret | None:
+        """Read a secret from the file itself, the environment or a file. Problems name the
+        variable or the file, never the value."""
+        if spec is None:
+            return None
+        if spec.env is not None:
+            value, source = os.environ.get(spec.env), f"env:{spec.env}"
+            if value is None:
+                self.fail(path, f"environment variable {spec.env} is not set")
+                return None
+        elif spec.file is not None:
+            source = f"file:{spec.file}"
+            try:
+                value = Path(spec.file).read_text(encoding="utf-8").rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+                self.fail(path, f"cannot read secret file {spec.file}: {reason}")
+                return None
+        else:
+            value, source = spec.inline, "inline"
+        if value is None or len(value) < min_length:
+            need = "is empty" if min_length == 1 else f"must be at least {min_length} characters"
+            self.fail(path, f"the secret from {source} {need}")
+            return None
+        return Secret(value, source)
+
+    def _snmp_check_for(self, item: _Placed, icmp: Check, profiles: dict[str, SnmpProfile],
+                        modules: dict[str, SnmpModule]) -> Check | None:
+        """The device's SNMP check, if it (or an enclosing defaults block) names a profile."""
+        device_spec = item.device.snmp
+        spec = device_spec or item.inherited.snmp
+        if spec is None:
+            return None
+        path: KeyPath = (*item.path, "snmp") if device_spec else (*item.path,)
+        profile = profiles.get(spec.profile)
+        if profile is None:
+            hint = difflib.get_close_matches(spec.profile, profiles, n=1)
+            defined = ", ".join(sorted(profiles)) or "none (add them under snmp.profiles)"
+            self.fail(path, f"unknown SNMP profile {spec.profile!r}; defined: {defined}"
+                      + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+            return None
+        if spec.modules is not None:
+            self._check_modules(spec.modules, (*path, "modules"), modules)
+            profile = dataclasses.replace(profile, modules=tuple(spec.modules))
+        return dataclasses.replace(icmp, kind="snmp", profile=profile)
 
     def _placed_devices(self) -> Iterator[_Placed]:
         province = self.spec.province

@@ -210,7 +210,11 @@ def decode_response(data: bytes) -> Response:
     return Response(request_id, error_status, error_index, decode_varbinds(data, pos, end))
 
 
-def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:
+_UNSIGNED_TAGS = frozenset({COUNTER32, COUNTER64, GAUGE32, TIMETICKS})
+_BYTES_TAGS = frozenset({OCTET_STRING, IP_ADDRESS, OPAQUE})
+
+
+def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:  # noqa: PLR0912 (one flat loop on purpose)
     """The varbinds in data[pos:end]. One flat loop with the common short forms inlined:
     this is where an SNMP walk spends its CPU."""
     out: list[Varbind] = []
@@ -245,11 +249,11 @@ def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:
             if value_end != vb_end or vb_end > end:
                 raise BerError(f"varbind at byte {pos} is malformed (value overruns the varbind)")
             value: Value
-            if tag == COUNTER32 or tag == COUNTER64 or tag == GAUGE32 or tag == TIMETICKS:  # noqa: PLR1714 (faster than `in`)
+            if tag in _UNSIGNED_TAGS:
                 value = from_bytes(data[pos:value_end], "big")
             elif tag == INTEGER:
                 value = from_bytes(data[pos:value_end], "big", signed=True)
-            elif tag == OCTET_STRING or tag == IP_ADDRESS or tag == OPAQUE:  # noqa: PLR1714
+            elif tag in _BYTES_TAGS:
                 value = data[pos:value_end]
             elif tag == OBJECT_IDENTIFIER:
                 value = decode_oid(data[pos:value_end])

@@ -19,8 +19,8 @@ from monitord.config.snmp_schema import (
     IndexSpec,
     LabelSpec,
     MetricSpec,
-    ModuleSpec,
     ModulesFile,
+    ModuleSpec,
     SourceSpec,
 )
 from monitord.config.yamlload import load_yaml

@@ -260,10 +260,8 @@ def _index_labels(index: tuple[IndexPart, ...], suffix: bytes) -> str:
     for part in index:
         take = arcs[pos:] if part.arcs is None else arcs[pos:pos + part.arcs]
         pos += len(take)
-        if part.format == "mac":
-            text = ":".join(f"{a:02x}" for a in take)
-        else:
-            text = ".".join(str(a) for a in take)
+        mac = part.format == "mac"
+        text = ":".join(f"{a:02x}" for a in take) if mac else ".".join(str(a) for a in take)
         if part.value_map is not None:
             text = part.value_map.get(text, text)
         out.append(f',{part.name}="{escape_label_value(text)}"')

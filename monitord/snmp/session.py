@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from monitord.model import IPAddress, SnmpCredentials
 from monitord.snmp import ber
 from monitord.snmp.ber import Response, Varbind
-from monitord.snmp.transport import RequestStats, SnmpTimeout, UdpTransport
+from monitord.snmp.transport import RequestStats, SnmpTimeoutError, UdpTransport
 
 
 class SnmpSession(Protocol):
@@ -109,7 +109,7 @@ class UsmSession:
                 # a retry; the indication names the problem (never the secrets).
                 raise SnmpV3Error(str(indication))
         stats.timeouts += 1
-        raise SnmpTimeout(f"no response after {retries + 1} tries of {self._endpoint.timeout:g}s")
+        raise SnmpTimeoutError(f"no response after {retries + 1} tries of {self._endpoint.timeout:g}s")
 
     async def get(self, oids: list[bytes], stats: RequestStats) -> Response:
         return await self._call("get_cmd", oids, stats)

@@ -24,7 +24,7 @@ RECEIVE_BUFFER = 4 * 1024 * 1024
 MAX_DATAGRAM = 65535
 
 
-class SnmpTimeout(Exception):
+class SnmpTimeoutError(Exception):
     """No response after every retry."""
 
 
@@ -59,6 +59,7 @@ class UdpTransport:
         self._next_id = random.randrange(1, 2**30)  # noqa: S311 (not security: a request-id)
         self._slots = asyncio.Semaphore(max_in_flight)
         self.counters = TransportCounters()
+        self._warned_sources: set[tuple[str, str]] = set()
 
     def _socket(self, family: int) -> socket.socket:
         sock = self._sockets.get(family)
@@ -86,7 +87,7 @@ class UdpTransport:
         return self._next_id
 
     async def request(self, address: IPAddress, port: int, request_id: int, message: bytes,
-                      timeout: float, retries: int, stats: RequestStats) -> Response:
+                      try_timeout: float, retries: int, stats: RequestStats) -> Response:
         """Send `message` (which carries `request_id`) and return the decoded response."""
         family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
         peer = (str(address), port)
@@ -101,13 +102,13 @@ class UdpTransport:
                         stats.retries += 1
                     self._send(sock, message, peer)
                     try:
-                        data = await asyncio.wait_for(asyncio.shield(future), timeout)
+                        data = await asyncio.wait_for(asyncio.shield(future), try_timeout)
                     except TimeoutError:
                         continue
                     break
                 else:
                     stats.timeouts += 1
-                    raise SnmpTimeout(f"no response after {retries + 1} tries of {timeout:g}s")
+                    raise SnmpTimeoutError(f"no response after {retries + 1} tries of {try_timeout:g}s")
             finally:
                 self._pending.pop(request_id, None)
                 if not future.done():
@@ -142,8 +143,19 @@ class UdpTransport:
                 continue
             request_id = peek_request_id(data)
             entry = pending.get(request_id) if request_id is not None else None
-            if entry is None or entry.future.done() or not _same_peer(source, entry.address):
+            if entry is None or entry.future.done():
                 counters.unmatched += 1
+                continue
+            if not _same_peer(source, entry.address):
+                # A multi-homed agent answering from another address looks like a timeout;
+                # say why once per pair rather than leave the operator guessing.
+                counters.unmatched += 1
+                pair = (source[0], entry.address[0])
+                if pair not in self._warned_sources:
+                    self._warned_sources.add(pair)
+                    log.warning("dropped an SNMP response from %s:%d to a request sent to %s:%d "
+                                "(agents must answer from the address polled)",
+                                source[0], source[1], *entry.address)
                 continue
             counters.received += 1
             entry.future.set_result(data)

@@ -18,7 +18,7 @@ from collections.abc import Awaitable
 from monitord.snmp import ber
 from monitord.snmp.ber import BerError, Value
 from monitord.snmp.session import SnmpSession, SnmpV3Error
-from monitord.snmp.transport import RequestStats, SnmpTimeout
+from monitord.snmp.transport import RequestStats, SnmpTimeoutError
 
 Cell = tuple[int, Value]  # (tag, value)
 Column = dict[bytes, Cell]  # row index suffix -> cell
@@ -42,7 +42,7 @@ async def _request(call: Awaitable[ber.Response], what: str) -> ber.Response:
     """Await a session call, turning its failures into WalkErrors that say what failed."""
     try:
         return await call
-    except SnmpTimeout as exc:
+    except SnmpTimeoutError as exc:
         raise WalkError("timeout", f"{what}: {exc}") from None
     except BerError as exc:
         raise WalkError("malformed", f"{what}: malformed response: {exc}") from None
