@@ -79,7 +79,10 @@ class Response:
 
 def encode_oid(dotted: str) -> bytes:
     """BER content octets of an OID given as "1.3.6.1..." (a leading dot is allowed)."""
-    parts = [int(p) for p in dotted.strip().lstrip(".").split(".")]
+    try:
+        parts = [int(p) for p in dotted.strip().lstrip(".").split(".")]
+    except ValueError:
+        raise ValueError(f"{dotted!r} is not a valid OID") from None
     if len(parts) < 2 or parts[0] > 2 or (parts[0] < 2 and parts[1] > 39) or min(parts) < 0:
         raise ValueError(f"{dotted!r} is not a valid OID")
     out = bytearray()

@@ -15,7 +15,8 @@ import yaml
 from monitord.config import ConfigError, load_inventory
 from monitord.config.inventory import format_path
 from monitord.config.schema import parse_duration
-from monitord.model import Check, Inventory
+from monitord.model import Check, IcmpProfile, Inventory, SnmpProfile
+from monitord.snmp.modules import load_default_module_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "config"
@@ -124,6 +125,7 @@ def test_sulbar_profiles_resolve_by_role(
     assert checks
     for check in checks:
         p = check.profile
+        assert isinstance(p, IcmpProfile)
         assert p.name == profile, check.target
         assert (p.interval, p.count, p.packet_interval, p.timeout) == timing, check.target
         assert p.deadline <= p.interval
@@ -197,7 +199,42 @@ MISSING_FILE = "invalid-missing-file.yaml"  # deliberately absent from tests/dat
 ADOLANG = "province.kabupaten[majene].sites[desa-adolang].devices[ap-adolang]"
 PUSAT_DATA = "province.kabupaten[provinsi].sites[pusat-data].devices"
 
+SHIPPED_MODULES = ", ".join(sorted(load_default_module_specs()))
+
 INVALID: dict[str, list[str]] = {
+    "invalid-snmp-unknown-profile.yaml": [
+        "line 15: province.kabupaten[majene].sites[pusat].devices[majene-link].snmp: "
+        "unknown SNMP profile 'kab-v3'; defined: kab-v2 (did you mean 'kab-v2'?)"
+    ],
+    "invalid-snmp-v3-problems.yaml": [
+        "line 5: snmp.profiles.v3-community: version 3 uses username and passwords, not community",
+        "line 6: snmp.profiles.v3-priv-only: privacy (priv_protocol) needs authentication "
+        "(auth_protocol)",
+        "line 7: snmp.profiles.v3-bad-proto.auth_protocol: Input should be 'MD5', 'SHA', "
+        "'SHA224', 'SHA256', 'SHA384' or 'SHA512'",
+    ],
+    "invalid-snmp-secrets.yaml": [
+        "line 5: snmp.profiles.v3-short.auth_password: the secret from inline must be at least "
+        "8 characters",
+        "line 10: snmp.profiles.v3-no-file.auth_password: cannot read secret file "
+        "/nonexistent/monitord/auth: No such file or directory",
+        "line 11: snmp.profiles.v2-modules.modules[1]: unknown SNMP module 'if-mib' "
+        f"(did you mean 'if_mib'?); defined: {SHIPPED_MODULES}",
+    ],
+    "invalid-snmp-module.yaml": [
+        "line 7: snmp.modules.ups_extra.scalars[0]: counter 'monitord_ups_alarms' must end in "
+        "_total",
+        "line 8: snmp.modules.ups_extra.scalars[1].oid: '1.3.6.1.4.1.318.1.1.1.4.2.x' is not a "
+        "numeric OID (like 1.3.6.1.2.1.1.3.0)",
+        "line 11: snmp.modules.ups_extra.tables[0].index[0].name: label 'target' is reserved: "
+        "monitord sets it itself",
+        "line 13: snmp.modules.ups_extra.tables[0].metrics[0]: 'monitord_ups_outlet_state_total' "
+        "ends in _total but is not a counter",
+    ],
+    "invalid-snmp-env-unset.yaml": [
+        "line 4: snmp.profiles.kab-v2.community: environment variable "
+        "MONITORD_TEST_UNSET_COMMUNITY is not set"
+    ],
     "invalid-unknown-defaults-profile.yaml": [
         "line 9: province.kabupaten[majene].defaults.profile: unknown profile 'village-raido'; "
         "defined: default, village-radio (did you mean 'village-radio'?)"
@@ -316,6 +353,63 @@ def test_error_text_for_one_and_for_several_problems() -> None:
     lines = str(info.value).splitlines()
     assert lines[0] == f"{several}: 3 problems:"
     assert lines[1:] == [f"  {several}: {p}" for p in INVALID[several.name]]
+
+
+# --- SNMP profiles and secrets ----------------------------------------------------------------
+
+SNMP_CONFIG = """
+snmp:
+  profiles:
+    v2: {{community: {{env: MONITORD_TEST_COMMUNITY}}, interval: 30s, modules: [system]}}
+    v3:
+      version: 3
+      username: noc
+      auth_protocol: SHA256
+      auth_password: {{file: {auth_file}}}
+      priv_protocol: AES256
+      priv_password: rahasia-privasi
+province:
+  id: p
+  defaults: {{role: village-ap, snmp: v2}}
+  kabupaten:
+    - id: k
+      sites:
+        - id: s
+          devices:
+            - {{id: ap-1, address: 10.0.0.1}}
+            - {{id: rtr-1, address: 10.0.0.2, snmp: {{profile: v3, modules: [system, if_mib]}}}}
+            - {{id: ups-1, address: 10.0.0.3, snmp: v2}}
+"""
+
+
+def test_snmp_profiles_resolve_with_secrets_from_env_and_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    auth_file = tmp_path / "auth"
+    auth_file.write_text("kata-sandi-auth\n", encoding="utf-8")
+    config = tmp_path / "snmp.yaml"
+    config.write_text(SNMP_CONFIG.format(auth_file=auth_file), encoding="utf-8")
+    monkeypatch.setenv("MONITORD_TEST_COMMUNITY", "komunitas-rahasia")
+    inventory = load_inventory(config)
+    snmp = {c.target: c.profile for c in inventory.checks if c.kind == "snmp"}
+    assert set(snmp) == {"ap-1", "rtr-1", "ups-1"}  # ap-1 inherits the defaults' profile
+    assert all(isinstance(p, SnmpProfile) for p in snmp.values())
+    v2, v3 = snmp["ap-1"], snmp["rtr-1"]
+    assert isinstance(v2, SnmpProfile)
+    assert isinstance(v3, SnmpProfile)
+    assert v2.credentials.version == 1
+    assert v2.credentials.community is not None
+    assert v2.credentials.community.reveal() == "komunitas-rahasia"
+    assert v2.modules == ("system",)
+    assert v3.modules == ("system", "if_mib")  # the device's modules replace the profile's
+    assert v3.credentials.security_level == "authPriv"
+    assert v3.credentials.auth_password is not None
+    assert v3.credentials.auth_password.reveal() == "kata-sandi-auth"  # trailing newline dropped
+    # Every device keeps its ICMP check too.
+    assert {c.target for c in inventory.checks if c.kind == "icmp"} == {"ap-1", "rtr-1", "ups-1"}
+    # Secrets never show in a repr, so never in a log line or an error either.
+    for text in (repr(inventory), str(inventory.checks)):
+        for secret in ("komunitas-rahasia", "kata-sandi-auth", "rahasia-privasi"):
+            assert secret not in text
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from monitord.icmp.pinger import Pinger
 from monitord.metrics.selfmetrics import SelfMetrics
-from monitord.model import Check, IcmpProfile, ProbeResult
+from monitord.model import Check, IcmpProfile, Outcome, ProbeResult
 from monitord.probers import PROBERS, ProbeContext
 from monitord.scheduler import (
     DEADLINE_GRACE,
@@ -119,7 +119,8 @@ class Harness:
         self.scheduler = Scheduler(ProbeContext(pinger=Pinger()), self._sink, self.metrics,
                                    max_concurrent, tick)
 
-    def _sink(self, result: ProbeResult) -> None:
+    def _sink(self, result: Outcome) -> None:
+        assert isinstance(result, ProbeResult)
         self.results.append((result, asyncio.get_running_loop().time()))
         self.prober.changed.set()
 
