@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from monitord.config import ConfigError, load_inventory
 from monitord.http import Endpoints, HttpServer
 from monitord.icmp.pinger import Pinger
-from monitord.metrics.selfmetrics import IcmpSocketCollector, SelfMetrics
+from monitord.metrics.selfmetrics import IcmpSocketCollector, SelfMetrics, SnmpTransportCollector
 from monitord.metrics.snmp_series import SnmpSeries
 from monitord.metrics.targets import TargetSeries
 from monitord.model import Inventory, Outcome, ProbeResult
@@ -116,6 +116,7 @@ class Daemon:
         pinger.open()
         self.registry.register(IcmpSocketCollector(pinger.describe, pinger.counters))
         self._snmp = SnmpContext(inventory.snmp_max_in_flight, inventory.snmp_modules)
+        self.registry.register(SnmpTransportCollector(self._snmp.transport.counter_values))
         self._scheduler = Scheduler(ProbeContext(pinger, self._snmp), self._observe, self.metrics,
                                    inventory.max_concurrent_probes, inventory.scheduler_tick)
         self._apply(inventory)

@@ -107,3 +107,21 @@ class IcmpSocketCollector(Collector):
         yield info
         yield unmatched
         yield errors
+
+
+class SnmpTransportCollector(Collector):
+    """Datagrams on the shared SNMP socket, read from the transport at scrape time."""
+
+    def __init__(self, counters: Callable[[], dict[str, int]]) -> None:
+        self._counters = counters
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "monitord_snmp_datagrams",
+            "Datagrams on the shared SNMP v1/v2c socket: sent, received (matched to a request), "
+            "unmatched (late, duplicate or from another address), malformed.",
+            labels=["kind"],
+        )
+        for kind, count in sorted(self._counters().items()):
+            family.add_metric([kind], count)
+        yield family

@@ -51,7 +51,7 @@ class SnmpContext:
         if creds.version == 3:
             if self._engine is None:
                 self._engine = new_engine()
-            return UsmSession(self._engine, endpoint, creds)
+            return UsmSession(self._engine, endpoint, creds, self.transport.slots)
         assert creds.community is not None
         return CommunitySession(self.transport, endpoint, creds.version,
                                 creds.community.reveal().encode())

@@ -212,7 +212,8 @@ def _value_of(candidates: _Candidates, suffix: bytes, problems: _Problems,
             if source.multiply_by is not None:
                 used.add(source.multiply_by)
         if source.scale != 1.0:
-            number = number * source.scale
+            # 15 significant digits: a scaled value shows as 0.7, not 0.7000000000000001.
+            number = float(f"{number * source.scale:.15g}")
         return str(number) if isinstance(number, int) else format_value(number)
     return None
 

@@ -72,8 +72,10 @@ class UsmSession:
 
     version = 3
 
-    def __init__(self, engine: Any, endpoint: Endpoint, credentials: SnmpCredentials) -> None:
+    def __init__(self, engine: Any, endpoint: Endpoint, credentials: SnmpCredentials,
+                 slots: asyncio.Semaphore) -> None:
         self._engine = engine
+        self._slots = slots  # the transport's global in-flight cap counts v3 requests too
         self._endpoint = endpoint
         self._user = _usm_user(credentials)
         self._context = _hlapi().ContextData(contextName=credentials.context)
@@ -100,8 +102,10 @@ class UsmSession:
         for attempt in range(retries + 1):
             if attempt:
                 stats.retries += 1
-            indication, status, index, varbinds = await function(
-                self._engine, self._user, target, self._context, *bulk, *objects, lookupMib=False)
+            async with self._slots:
+                indication, status, index, varbinds = await function(
+                    self._engine, self._user, target, self._context, *bulk, *objects,
+                    lookupMib=False)
             if indication is None:
                 return Response(0, int(status), int(index), [_varbind(vb) for vb in varbinds])
             if "timeout" not in str(indication).lower():

@@ -82,6 +82,16 @@ class UdpTransport:
             pending.future.cancel()
         self._pending.clear()
 
+    def counter_values(self) -> dict[str, int]:
+        c = self.counters
+        return {"sent": c.sent, "received": c.received, "unmatched": c.unmatched,
+                "malformed": c.malformed}
+
+    @property
+    def slots(self) -> asyncio.Semaphore:
+        """The global in-flight cap, shared with the SNMPv3 path."""
+        return self._slots
+
     def new_request_id(self) -> int:
         self._next_id = self._next_id + 1 if self._next_id < 2**31 - 1 else 1
         return self._next_id
