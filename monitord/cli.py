@@ -1,4 +1,4 @@
-"""The `monitord` command: run | check-config | targets | probe TARGET."""
+"""The `monitord` command: run | check-config | targets | probe TARGET | poll TARGET."""
 
 from __future__ import annotations
 
@@ -18,8 +18,17 @@ from monitord.config.inventory import DEFAULT_PROFILE
 from monitord.daemon import Daemon
 from monitord.icmp.pinger import Pinger
 from monitord.icmp.sockets import IcmpSocketError
-from monitord.model import Check, IcmpProfile, Inventory, ProbeResult, SnmpProfile, SocketMode
+from monitord.model import (
+    Check,
+    IcmpProfile,
+    Inventory,
+    ProbeResult,
+    SnmpPollResult,
+    SnmpProfile,
+    SocketMode,
+)
 from monitord.probers import ProbeContext, probe_icmp
+from monitord.snmp.context import SnmpContext
 
 DEFAULT_CONFIG = os.environ.get("MONITORD_CONFIG", "/etc/monitord/monitord.yaml")
 
@@ -68,7 +77,44 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, help="echoes to send (default: the profile's)")
     p.add_argument("--socket", choices=["auto", "dgram", "raw"], help="ICMP socket kind")
     p.set_defaults(func=_probe)
+    p = add("poll", "poll one device over SNMP now and print the samples it gives")
+    p.add_argument("target", help="a device id from the config that has snmp")
+    p.set_defaults(func=_poll)
     return parser
+
+
+def _poll(args: argparse.Namespace) -> int:
+    inv = load_inventory(args.config)
+    check = next((c for c in inv.checks if c.kind == "snmp" and c.target == args.target), None)
+    if check is None:
+        known = sorted(c.target for c in inv.checks if c.kind == "snmp")
+        raise ConfigError(inv.source, [f"no device {args.target!r} with snmp in the config; "
+                                       f"devices with snmp: {', '.join(known) or 'none'}"])
+    result = asyncio.run(_poll_once(check, inv))
+    profile = check.profile
+    assert isinstance(profile, SnmpProfile)
+    print(f"POLL {check.target} ({check.address}:{profile.port}) profile {profile.name}, "
+          f"modules {', '.join(profile.modules)}")
+    print(f"  {result.requests} requests, {result.retries} retries, {result.varbinds} varbinds, "
+          f"{result.duration * 1000:.1f} ms")
+    for reason, example in result.value_error_examples.items():
+        print(f"  problem ({reason}, {result.value_errors[reason]}x): {example}")
+    if result.error is not None:
+        print(f"  FAILED ({result.error_reason}): {result.error}")
+        return EXIT_PROBE_FAILED
+    if result.uptime_ticks is not None:
+        print(f"  sysUpTime {result.uptime_ticks / 100:.2f} s")
+    for lines in result.families.values():
+        print(lines, end="")
+    return EXIT_OK
+
+
+async def _poll_once(check: Check, inv: Inventory) -> SnmpPollResult:
+    snmp = SnmpContext(inv.snmp_max_in_flight, inv.snmp_modules)
+    try:
+        return await snmp.poller(check).poll()
+    finally:
+        await snmp.close()
 
 
 def _run(args: argparse.Namespace) -> int:
