@@ -78,6 +78,7 @@ class UsmSession:
         self._slots = slots  # the transport's global in-flight cap counts v3 requests too
         self._endpoint = endpoint
         self._user = _usm_user(credentials)
+        self._private = credentials.priv_protocol is not None
         self._context = _hlapi().ContextData(contextName=credentials.context)
         self._target: Any = None
 
@@ -113,7 +114,10 @@ class UsmSession:
                 # a retry; the indication names the problem (never the secrets).
                 raise SnmpV3Error(str(indication))
         stats.timeouts += 1
-        raise SnmpTimeoutError(f"no response after {retries + 1} tries of {self._endpoint.timeout:g}s")
+        hint = (" (with authPriv, a wrong privacy password or protocol looks the same: agents "
+                "drop what they cannot decrypt)" if self._private else "")
+        raise SnmpTimeoutError(
+            f"no response after {retries + 1} tries of {self._endpoint.timeout:g}s{hint}")
 
     async def get(self, oids: list[bytes], stats: RequestStats) -> Response:
         return await self._call("get_cmd", oids, stats)
