@@ -64,13 +64,18 @@ async def _probe_snmp(check: Check, ctx: ProbeContext) -> SnmpPollResult:
     return await probe_snmp(check, ctx.snmp)
 
 
-def failed_outcome(check: Check, started: float, duration: float, error: str,
+def failed_outcome(ctx: ProbeContext, check: Check, started: float, duration: float, error: str,
                    deadline_exceeded: bool = False) -> Outcome:
     """What a probe that was cut off (deadline) or crashed reports, in its kind's shape."""
     if check.kind == "snmp":
+        # The requests a cut-off poll made still count, per device.
+        stats = ctx.snmp.stats_of(check) if ctx.snmp is not None else None
         return SnmpPollResult(check=check, started=started, duration=duration, error=error,
                               error_reason="deadline" if deadline_exceeded else "internal",
-                              deadline_exceeded=deadline_exceeded)
+                              deadline_exceeded=deadline_exceeded,
+                              requests=stats.requests if stats else 0,
+                              retries=stats.retries if stats else 0,
+                              timeouts=stats.timeouts if stats else 0)
     return ProbeResult(check=check, started=started, duration=duration, sent=0, received=0,
                        error=error, deadline_exceeded=deadline_exceeded)
 

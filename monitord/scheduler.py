@@ -272,9 +272,9 @@ class Scheduler:
             async with asyncio.timeout_at(deadline_at):
                 return await PROBERS[check.kind](check, self._ctx)
         except TimeoutError:
-            return failed_outcome(check, started, time.time() - started,
+            return failed_outcome(self._ctx, check, started, time.time() - started,
                                   f"deadline of {deadline:g}s exceeded", deadline_exceeded=True)
         except Exception as exc:  # a prober bug must not kill the schedule
             log.exception("prober %s failed on %s", check.kind, check.target)
-            return failed_outcome(check, started, time.time() - started,
+            return failed_outcome(self._ctx, check, started, time.time() - started,
                                   f"internal error: {exc!r}")

@@ -23,7 +23,7 @@ from monitord.snmp.session import (
     close_engine,
     new_engine,
 )
-from monitord.snmp.transport import UdpTransport
+from monitord.snmp.transport import RequestStats, UdpTransport
 
 
 class SnmpContext:
@@ -47,6 +47,11 @@ class SnmpContext:
         for creds in in_use:
             if creds.version == 3 and creds not in self._engines:
                 self._engines[creds] = new_engine()
+
+    def stats_of(self, check: Check) -> RequestStats | None:
+        """What the device's current (or last) poll has spent so far."""
+        poller = self._pollers.get(check.target)
+        return poller.stats if poller is not None and poller.check == check else None
 
     def poller(self, check: Check) -> DevicePoller:
         poller = self._pollers.get(check.target)

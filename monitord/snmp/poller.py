@@ -61,15 +61,28 @@ class DevicePoller:
         for module in modules:
             scalar_oids.update(dict.fromkeys(module.scalar_oids()))
         self._scalar_oids = list(scalar_oids)
+        self.stats = RequestStats()  # of the poll running now, or the last one
 
     async def poll(self) -> SnmpPollResult:
         started = time.time()
         loop_start = time.monotonic()
-        stats = RequestStats()
+        stats = self.stats = RequestStats()  # readable if the scheduler cuts the poll off
         deadline = asyncio.get_running_loop().time() + self.profile.deadline
         problems = _Problems()
         try:
-            families, varbinds, uptime = await self._collect(stats, deadline, problems)
+            # The poll's own deadline (the scheduler's is a second later): a poll cut off here
+            # still reports the requests, retries and timeouts it spent.
+            async with asyncio.timeout_at(deadline):
+                families, varbinds, uptime = await self._collect(stats, deadline, problems)
+        except TimeoutError:
+            return SnmpPollResult(check=self.check, started=started,
+                                  duration=time.monotonic() - loop_start,
+                                  error=f"deadline of {self.profile.deadline:g}s reached after "
+                                        f"{stats.requests} requests; nothing from this poll is "
+                                        "exported",
+                                  error_reason="deadline", deadline_exceeded=True,
+                                  requests=stats.requests, retries=stats.retries,
+                                  timeouts=stats.timeouts)
         except WalkError as exc:
             return SnmpPollResult(check=self.check, started=started,
                                   duration=time.monotonic() - loop_start, error=str(exc),

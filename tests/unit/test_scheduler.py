@@ -266,8 +266,10 @@ async def test_probe_past_its_deadline_is_cut_off_and_reported(prober: SleepProb
         await h.wait_until("a result", lambda: len(h.results) >= 1)
     result, arrived = h.results[0]
     start = prober.start_times(target)[0]
-    # The deadline counts from the scheduled time; a start is at most one tick after it.
-    assert deadline - DEADLINE_MARGIN - TEST_TICK - 0.001 <= arrived - start < deadline + TOLERANCE
+    # The deadline counts from the scheduled time; a start is at most one tick after it. The
+    # upper bound only shows the probe was cut off (it would sleep 10 s): a loaded machine can
+    # deliver the result late, and this is not a timing test.
+    assert deadline - DEADLINE_MARGIN - TEST_TICK - 0.001 <= arrived - start < 5.0
     assert result.check == check
     assert result.deadline_exceeded
     assert result.error is not None
