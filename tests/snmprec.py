@@ -12,6 +12,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# The device recordings (LibreNMS test data; see the README there).
+DEFAULT_RECORDINGS = Path(__file__).resolve().parent / "data" / "snmprec"
+
 Oid = tuple[int, ...]
 Value = int | bytes | str | None
 

@@ -19,10 +19,11 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from tests.integration.harness import wait_for
+from tests.snmprec import DEFAULT_RECORDINGS
 
 # The recordings are shared test fixtures, not part of the repository (they are GPL-3.0 data
 # from LibreNMS); MONITORD_SNMP_RECORDINGS points elsewhere if they live somewhere else.
-RECORDINGS = Path(os.environ.get("MONITORD_SNMP_RECORDINGS", "/work/shared/devices"))
+RECORDINGS = Path(os.environ.get("MONITORD_SNMP_RECORDINGS", DEFAULT_RECORDINGS))
 RESPONDER = Path(sys.executable).parent / "snmpsim-command-responder"
 
 Endpoint = tuple[str, int]

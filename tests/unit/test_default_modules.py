@@ -1,5 +1,5 @@
 """The shipped SNMP modules (monitord/snmp/default_modules.yaml) against the device recordings
-they were written for (/work/shared/devices/*.snmprec, LibreNMS test data).
+they were written for (tests/data/snmprec/*.snmprec, LibreNMS test data).
 
 For every health, UPS and radio module the test lists exactly which of the OIDs it fetches the
 recording carries and which come from the MIB alone, so a typo in an OID, a column the
@@ -17,8 +17,9 @@ import pytest
 
 from monitord.config.snmp_schema import MetricSpec, ModuleSpec, TableSpec
 from monitord.snmp.modules import compile_module, load_default_module_specs, metric_conflicts
+from tests.snmprec import DEFAULT_RECORDINGS
 
-DEVICES = Path(__file__).resolve().parents[3] / "shared" / "devices"
+DEVICES = DEFAULT_RECORDINGS
 
 SYNOLOGY = "dc-server-synology-rs2212rp"
 APC = "dc-ups-apc-smartups-rt3000xl"
