@@ -97,15 +97,21 @@ class MonitordProcess:
         return parse_samples(self.metrics_text())
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc, grace=15)
         self._log.close()
         return self.proc.returncode
+
+
+def stop_process(proc: subprocess.Popen[Any] | None, grace: float = 10) -> None:
+    """SIGTERM a process this test started (by its PID), SIGKILL it after `grace` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
 
 
 def _request(url: str, data: bytes | None) -> tuple[int, str]:

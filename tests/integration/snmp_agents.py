@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from tests.integration.harness import wait_for
+from tests.integration.harness import stop_process, wait_for
 from tests.snmprec import DEFAULT_RECORDINGS
 
 # The recordings are shared test fixtures, not part of the repository (they are GPL-3.0 data
@@ -126,14 +125,7 @@ class SnmpAgents:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
 
 
 @contextmanager

@@ -11,13 +11,14 @@ which execs snmpd itself, so the PID is still the agent's.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from tests.integration.harness import stop_process
 
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 
@@ -124,16 +125,7 @@ class Snmpd:
         return result.returncode == 0
 
     def stop(self) -> None:
-        proc = self.proc
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_process(self.proc)
         self.proc = None
 
     def log(self) -> str:

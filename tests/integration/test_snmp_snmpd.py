@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from tests.integration.conftest import DaemonFactory
-from tests.integration.harness import MonitordProcess, Sample, free_port, value, wait_for
+from tests.integration.harness import MonitordProcess, Sample, free_port, stop_process, value, wait_for
 from tests.integration.netns import TestHost, run
 from tests.integration.snmpd_agent import SYS_UPTIME, Snmpd, V3User, snmpbulkwalk, snmpget
 
@@ -491,13 +491,7 @@ class Prometheus:
         return float(result[0]["value"][1]) if result else None
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc, grace=15)
         self._log.close()
 
 
