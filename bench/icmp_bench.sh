@@ -39,39 +39,23 @@ RESULTS_DIR="${RESULTS_DIR:-$BENCH_DIR/results}"
 PY="${PY:-$ROOT/.venv/bin/python}"          # the venv with monitord's dependencies
 REV="${REV:-worktree}"                       # monitord code to measure: worktree or a git revision
 HELPER="$BENCH_DIR/icmp_summary.py"
-
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 
 # ------------------------------------------------------------------------------ outer: the netns
 # Create bench_<pid> (lo up), re-run this script inside it under `timeout`, delete it after.
-if [ -z "${ICMP_BENCH_NETNS:-}" ]; then
+if [ -z "${BENCH_NETNS:-}" ]; then
     [ "$(id -u)" = 0 ] || die "run as root (network namespace, raw sockets, sysctl)"
     if ! [[ "$N" =~ ^[0-9]+$ ]] || [ "$N" -lt 1 ] || [ "$N" -gt 62500 ]; then die "N must be 1..62500"; fi
     for c in fping promtool curl /usr/bin/time ip timeout; do
         command -v "$c" > /dev/null || die "$c missing: apt-get install -y --no-install-recommends fping prometheus curl time iproute2"
     done
     [ -x "$PY" ] || die "no venv at $ROOT/.venv (scripts/setup.sh)"
-    ns="bench_$$"
-    ip netns add "$ns"
-    inner=""
-    # shellcheck disable=SC2064
-    trap "ip netns del '$ns' 2> /dev/null || true" EXIT
-    trap '[ -n "$inner" ] && kill -TERM "$inner" 2> /dev/null; wait "$inner" 2> /dev/null; exit 130' INT TERM
-    ip -n "$ns" link set lo up
-    log "running inside fresh network namespace $ns (only lo)"
-    rc=0
-    ICMP_BENCH_NETNS="$ns" timeout -s TERM -k 30 "$TOTAL_LIMIT_S" \
-        ip netns exec "$ns" bash "$SCRIPT" "$@" &
-    inner=$!
-    wait "$inner" || rc=$?
-    exit "$rc"
+    enter_netns "bench_$$" "$@"
 fi
 
 # ------------------------------------------------------------------------------ inner
-# Refuse to run anywhere but in the namespace made above, with nothing but lo in it.
-[ "$(ip netns identify $$ 2> /dev/null)" = "$ICMP_BENCH_NETNS" ] || die "not inside netns $ICMP_BENCH_NETNS"
-[ "$(ip -o link show | wc -l)" = 1 ] || die "the namespace has interfaces other than lo"
+assert_in_netns
 
 CLK_TCK="$(getconf CLK_TCK)"
 PGR=/proc/sys/net/ipv4/ping_group_range
@@ -80,26 +64,7 @@ TMP="$(mktemp -d /tmp/icmp_bench.XXXXXX)"
 ROWS="$TMP/rows.tsv"
 TF="$TMP/targets.txt"
 mkdir -p "$RESULTS_DIR"
-STARTED_PIDS=()   # every PID we start (timeout wrappers and their children); killed by PID
 
-stop_pid() {  # TERM one PID we started, wait (bounded), then KILL
-    local pid="$1" i
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2> /dev/null || return 0
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2> /dev/null || return 0
-        sleep 0.2
-    done
-    log "PID $pid did not stop on TERM within 10 s: KILL"
-    kill -KILL "$pid" 2> /dev/null || true
-}
-# stop_started: stop every PID of the current run, newest first (the tool, then its timeout
-# wrapper), and forget them, so a PID is never signalled after it has been reaped
-stop_started() {
-    local i
-    for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${STARTED_PIDS[$i]}"; done
-    STARTED_PIDS=()
-}
 cleanup() {
     stop_started
     rm -rf "$TMP"
@@ -107,12 +72,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' INT TERM
 
-now() { date +%s.%N; }
-# CPU ticks (utime+stime, all threads) of a running PID
-proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-# "total utime stime" CPU ticks of a running PID
-proc_times() { awk '{ sub(/^.*\) /, ""); print $12 + $13, $12, $13 }' "/proc/$1/stat"; }
-proc_rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 proc_threads() { awk '/^Threads/ {print $2}' "/proc/$1/status"; }
 # "OutEchos InEchoReps" of this netns
 icmp_mib() {
@@ -121,51 +80,10 @@ icmp_mib() {
 }
 # packets dropped on full receive queues of this netns's raw and ping sockets (last column)
 sock_drops() { awk 'FNR > 1 { d += $NF } END { printf "%d\n", d }' /proc/net/raw /proc/net/icmp; }
-free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-calc() { awk "BEGIN { printf $1 }"; }
-# child_of PID -> the (only) child of a `timeout` wrapper we started
-child_of() {
-    local tpid="$1" i c=""
-    for ((i = 0; i < 50; i++)); do
-        c=$(awk '{print $1}' "/proc/$tpid/task/$tpid/children" 2> /dev/null || true)
-        [ -n "$c" ] && break
-        sleep 0.1
-    done
-    echo "$c"
-}
-# scrape URL FILE -> "seconds bytes" (curl), bounded
-scrape() { curl -sS --max-time 60 -o "$2" -w '%{time_total} %{size_download}\n' "$1"; }
-# add_row tool mode n echoes lost cpu_s rtt_ms rss_kb notes
-add_row() { local IFS=$'\t'; echo "$*" >> "$ROWS"; }
+# add_row (lib.sh) columns: tool mode n echoes lost cpu_s rtt_ms rss_kb notes
 set_pgr() { echo "$1" > "$PGR"; }
 
-declare -A R   # key=value output of the helper
-helper_kv() {
-    R=()
-    local k v
-    while IFS='=' read -r k v; do R[$k]=$v; done < <("$PY" "$HELPER" "$@")
-}
-
-# The monitord code measured: a snapshot taken now, so that both runs use the same code even if
-# the working tree changes meanwhile. Run from $TMP with PYTHONPATH, so neither the editable
-# install nor the current directory can put another copy first.
-SRC="$TMP/src"
-mkdir -p "$SRC"
-if [ "$REV" = worktree ]; then
-    tar -C "$ROOT" --exclude=__pycache__ -cf - monitord | tar -C "$SRC" -xf -
-    CODE="$(git -C "$ROOT" rev-parse --short HEAD 2> /dev/null || echo '?')"
-    if [ -n "$(git -C "$ROOT" status --porcelain -- monitord 2> /dev/null)" ]; then
-        git -C "$ROOT" diff HEAD -- monitord > "$TMP/monitord.diff" || true
-        git -C "$ROOT" ls-files --others --exclude-standard -- monitord | sed 's/^/untracked: /' >> "$TMP/monitord.diff"
-        CODE="$CODE+worktree changes (diff sha1 $(sha1sum < "$TMP/monitord.diff" | cut -c1-8), saved as icmp_$TS.monitord.diff)"
-    fi
-else
-    git -C "$ROOT" archive "$REV" monitord | tar -C "$SRC" -xf - || die "cannot export monitord at $REV"
-    CODE="$(git -C "$ROOT" rev-parse --short "$REV")"
-fi
-got=$(cd "$TMP" && PYTHONPATH="$SRC" "$PY" -c 'import monitord; print(monitord.__file__)')
-[ "$got" = "$SRC/monitord/__init__.py" ] || die "snapshot not imported first (got $got)"
-log "monitord code: $CODE"
+snapshot_monitord "$TMP" "icmp_$TS.monitord.diff"
 
 awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "127.1.%d.%d\n", int(i / 250), (i % 250) + 1 }' > "$TF"
 grep -qv '^127\.' "$TF" && die "non-loopback target generated"

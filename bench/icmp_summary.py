@@ -7,54 +7,20 @@ Subcommands (all output goes to stdout):
   smokeping  deltas between two smokeping_prober scrapes     -> key=value lines
   table      render the result rows (TSV) as Markdown with the goal's verdict
 
-Prometheus text is parsed here with a small line parser (no client library), which is
-enough for the exposition of monitord and smokeping_prober: `name{labels} value`.
+Prometheus text is parsed with bench/exposition.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import re
 import statistics
 import sys
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-Labels = dict[str, str]
-
-
-def parse_value(text: str) -> float:
-    if text in ("+Inf", "Inf"):
-        return math.inf
-    if text == "-Inf":
-        return -math.inf
-    return float(text)
-
-
-def samples(path: Path, wanted: tuple[str, ...]) -> Iterator[tuple[str, Labels, float]]:
-    """(name, labels, value) of every sample whose name starts with one of `wanted`."""
-    with path.open() as f:
-        for line in f:
-            if not line.startswith(wanted):
-                continue
-            m = _SAMPLE.match(line.rstrip("\n"))
-            if m is None:
-                continue
-            labels = dict(_LABEL.findall(m.group(2) or ""))
-            yield m.group(1), labels, parse_value(m.group(3))
-
-
-def exposition_stats(path: Path) -> tuple[int, int]:
-    """(bytes, series) of a scrape: series = non-comment, non-blank lines."""
-    data = path.read_bytes()
-    series = sum(1 for line in data.splitlines() if line and not line.startswith(b"#"))
-    return len(data), series
+from exposition import Labels, exposition_stats, number, samples
 
 
 def histogram_quantile(q: float, buckets: dict[float, float]) -> float:
@@ -198,7 +164,7 @@ def _target_sample(s: MonitordScrape, name: str, labels: Labels, value: float) -
     elif name == "monitord_icmp_rtt_last_seconds" and labels.get("stat") == "avg":
         s.rtt_avg[target] = value
     elif name == "monitord_icmp_rtt_seconds_bucket":
-        s.rtt_buckets[parse_value(labels["le"])] += value
+        s.rtt_buckets[float(labels["le"])] += value
 
 
 def _self_sample(s: MonitordScrape, name: str, labels: Labels, value: float) -> None:
@@ -211,7 +177,7 @@ def _self_sample(s: MonitordScrape, name: str, labels: Labels, value: float) -> 
     elif labels.get("kind") != "icmp":
         return
     elif name == "monitord_scheduler_lateness_seconds_bucket":
-        s.lateness[parse_value(labels["le"])] = value
+        s.lateness[float(labels["le"])] = value
     elif name == "monitord_scheduler_lateness_seconds_sum":
         s.lateness_sum = value
     elif name == "monitord_scheduler_lateness_seconds_count":
@@ -307,7 +273,7 @@ def load_smokeping(path: Path) -> SmokepingScrape:
         elif name == "smokeping_response_duration_seconds_count":
             s.received[host] = value
         elif name == "smokeping_response_duration_seconds_bucket":
-            s.buckets[parse_value(labels["le"])] += value
+            s.buckets[float(labels["le"])] += value
     return s
 
 
@@ -351,13 +317,6 @@ class Row:
         return self.cpu_s / self.echoes * 1e6 if self.echoes > 0 else math.nan
 
 
-def _num(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return math.nan
-
-
 def read_rows(path: Path) -> list[Row]:
     rows: list[Row] = []
     for line in path.read_text().splitlines():
@@ -365,11 +324,11 @@ def read_rows(path: Path) -> list[Row]:
             continue
         f = line.split("\t")
         f += [""] * (9 - len(f))
-        echoes, lost = _num(f[3]), _num(f[4])
+        echoes, lost = number(f[3]), number(f[4])
         rows.append(Row(tool=f[0], mode=f[1], n=int(f[2]), echoes=0 if math.isnan(echoes) else int(echoes),
                         lost=None if math.isnan(lost) else int(lost), lost_text=f[4] or "-",
-                        cpu_s=_num(f[5]),
-                        rtt_ms=_num(f[6]), rss_kb=_num(f[7]), notes=f[8]))
+                        cpu_s=number(f[5]),
+                        rtt_ms=number(f[6]), rss_kb=number(f[7]), notes=f[8]))
     return rows
 
 

@@ -48,8 +48,8 @@ IFXTABLE=.1.3.6.1.2.1.31.1.1
 export MIBS=""   # Debian ships no IETF MIBs: numeric OIDs everywhere, no MIB warnings
 WALK_OPTS=(-v2c -c public -On -Cr"$MAXREP" -t 2 -r 1)
 
-log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$BENCH_DIR/lib.sh"
 
 # ------------------------------------------------------------------------------ the timed loop
 # `snmp_bench.sh --bulkwalk-loop N TARGET TIMES OKFILE`: N sequential walks (ifTable, then
@@ -74,7 +74,7 @@ fi
 # ------------------------------------------------------------------------------ outer: the netns
 # Create snmpbench_<pid> (lo up), re-run this script inside it under `timeout`, delete it after
 # (the interfaces made inside go with it).
-if [ -z "${SNMP_BENCH_NETNS:-}" ]; then
+if [ -z "${BENCH_NETNS:-}" ]; then
     [ "$(id -u)" = 0 ] || die "run as root (network namespace, interfaces, py-spy)"
     if ! [[ "$IFACES" =~ ^[0-9]+$ ]] || [ "$IFACES" -lt 1 ] || [ "$IFACES" -gt 1000 ]; then die "IFACES must be 1..1000"; fi
     if ! [[ "$MD_DEVICES" =~ ^[0-9]+$ ]] || [ "$MD_DEVICES" -lt 1 ] || [ "$MD_DEVICES" -gt 250 ]; then die "MD_DEVICES must be 1..250"; fi
@@ -87,26 +87,11 @@ if [ -z "${SNMP_BENCH_NETNS:-}" ]; then
     fi
     [ -x "$PY" ] || die "no venv at $ROOT/.venv (scripts/setup.sh)"
     [ -z "$PROFILE_RUNS" ] || [ -x "$PYSPY" ] || die "py-spy missing at $PYSPY (or PROFILE_RUNS=\"\")"
-    ns="snmpbench_$$"
-    ip netns add "$ns"
-    inner=""
-    # shellcheck disable=SC2064
-    trap "ip netns del '$ns' 2> /dev/null || true" EXIT
-    trap '[ -n "$inner" ] && kill -TERM "$inner" 2> /dev/null; wait "$inner" 2> /dev/null; exit 130' INT TERM
-    ip -n "$ns" link set lo up
-    log "running inside fresh network namespace $ns (only lo)"
-    rc=0
-    SNMP_BENCH_NETNS="$ns" timeout -s TERM -k 30 "$TOTAL_LIMIT_S" \
-        ip netns exec "$ns" bash "$SCRIPT" "$@" &
-    inner=$!
-    wait "$inner" || rc=$?
-    exit "$rc"
+    enter_netns "snmpbench_$$" "$@"   # the interfaces made inside go with it
 fi
 
 # ------------------------------------------------------------------------------ inner
-# Refuse to run anywhere but in the namespace made above, with nothing but lo in it.
-[ "$(ip netns identify $$ 2> /dev/null)" = "$SNMP_BENCH_NETNS" ] || die "not inside netns $SNMP_BENCH_NETNS"
-[ "$(ip -o link show | wc -l)" = 1 ] || die "the namespace has interfaces other than lo"
+assert_in_netns
 
 CLK_TCK="$(getconf CLK_TCK)"
 TS="$(date +%Y%m%d_%H%M%S)"
@@ -114,27 +99,8 @@ TMP="$(mktemp -d /tmp/snmp_bench.XXXXXX)"
 ROWS="$TMP/rows.tsv"
 mkdir -p "$RESULTS_DIR"
 OUT="$RESULTS_DIR/snmp_$TS.md"
-STARTED_PIDS=()   # PIDs of the tool being measured (timeout wrappers and their children)
 AGENT_PIDS=()     # snmpd's timeout wrapper and snmpd, for the whole run
 
-stop_pid() {  # TERM one PID we started, wait (bounded), then KILL
-    local pid="$1" i
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2> /dev/null || return 0
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2> /dev/null || return 0
-        sleep 0.2
-    done
-    log "PID $pid did not stop on TERM within 10 s: KILL"
-    kill -KILL "$pid" 2> /dev/null || true
-}
-# stop_started: stop every PID of the current tool, newest first (the tool, then its timeout
-# wrapper), and forget them, so a PID is never signalled after it has been reaped
-stop_started() {
-    local i
-    for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${STARTED_PIDS[$i]}"; done
-    STARTED_PIDS=()
-}
 cleanup() {
     local i
     stop_started
@@ -144,66 +110,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' INT TERM
 
-now() { date +%s.%N; }
-# CPU ticks (utime+stime, all threads) of a running PID
-proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-# "total utime stime" CPU ticks of a running PID
-proc_times() { awk '{ sub(/^.*\) /, ""); print $12 + $13, $12, $13 }' "/proc/$1/stat"; }
-proc_rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 # OutEchos of this netns (monitord also pings its devices; its profile makes that hourly)
 out_echos() {
     awk '$1 == "Icmp:" { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1 } else print $c["OutEchos"] }' /proc/net/snmp
 }
-free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-calc() { awk "BEGIN { printf $1 }"; }
-# child_of PID -> the (only) child of a `timeout` wrapper we started
-child_of() {
-    local tpid="$1" i c=""
-    for ((i = 0; i < 50; i++)); do
-        c=$(awk '{print $1}' "/proc/$tpid/task/$tpid/children" 2> /dev/null || true)
-        [ -n "$c" ] && break
-        sleep 0.1
-    done
-    echo "$c"
-}
-# scrape URL FILE -> "seconds bytes" (curl), bounded
-scrape() { curl -sS --max-time 60 -o "$2" -w '%{time_total} %{size_download}\n' "$1"; }
-# add_row tool variant walks ok failed varbinds/walk requests/walk cpu_ms/walk scrape_ms/walk agent_ms/walk p50_ms notes
-add_row() { local IFS=$'\t'; echo "$*" >> "$ROWS"; }
+# add_row (lib.sh) columns: tool variant walks ok failed varbinds/walk requests/walk cpu_ms/walk scrape_ms/walk agent_ms/walk p50_ms notes
 # SNMPv2-MIB::snmpInPkts.0 of the agent: requests it received (this GET counts itself)
 agent_pkts() { snmpget -v2c -c public -On -Oqv -t 1 -r 0 "127.0.0.1:$SNMPD_PORT" .1.3.6.1.2.1.11.1.0 2> /dev/null | grep -E '^[0-9]+$' || echo 0; }
 
-declare -A R   # key=value output of the helper
-helper_kv() {
-    R=()
-    local k v
-    while IFS='=' read -r k v; do R[$k]=$v; done < <("$PY" "$HELPER" "$@")
-}
 
 # ------------------------------------------------------------------------------ the monitord code
-# A snapshot taken now, so every monitord run measures the same code even if the working tree
-# changes meanwhile. Run from $TMP with PYTHONPATH, so neither the editable install nor the
-# current directory can put another copy first.
-SRC="$TMP/src"
 CODE="-"
-if [[ " $TOOLS " == *" monitord "* ]]; then
-    mkdir -p "$SRC"
-    if [ "$REV" = worktree ]; then
-        tar -C "$ROOT" --exclude=__pycache__ -cf - monitord | tar -C "$SRC" -xf -
-        CODE="$(git -C "$ROOT" rev-parse --short HEAD 2> /dev/null || echo '?')"
-        if [ -n "$(git -C "$ROOT" status --porcelain -- monitord 2> /dev/null)" ]; then
-            git -C "$ROOT" diff HEAD -- monitord > "$TMP/monitord.diff" || true
-            git -C "$ROOT" ls-files --others --exclude-standard -- monitord | sed 's/^/untracked: /' >> "$TMP/monitord.diff"
-            CODE="$CODE+worktree changes (diff sha1 $(sha1sum < "$TMP/monitord.diff" | cut -c1-8), saved as snmp_$TS.monitord.diff)"
-        fi
-    else
-        git -C "$ROOT" archive "$REV" monitord | tar -C "$SRC" -xf - || die "cannot export monitord at $REV"
-        CODE="$(git -C "$ROOT" rev-parse --short "$REV")"
-    fi
-    got=$(cd "$TMP" && PYTHONPATH="$SRC" "$PY" -c 'import monitord; print(monitord.__file__)')
-    [ "$got" = "$SRC/monitord/__init__.py" ] || die "snapshot not imported first (got $got)"
-    log "monitord code: $CODE"
-fi
+if [[ " $TOOLS " == *" monitord "* ]]; then snapshot_monitord "$TMP" "snmp_$TS.monitord.diff"; fi
 
 # ------------------------------------------------------------------------------ interfaces
 # lo + IFACES-1 interfaces, inside this namespace only. `dummy` needs the dummy kernel module;

@@ -12,8 +12,7 @@ Subcommands (key=value lines or Markdown on stdout):
   median           the median of a file of numbers (one per line)
   table            render the result rows (TSV) as Markdown, with SUMMARY lines
 
-Prometheus text is parsed with a small line parser (no client library), enough for the
-`name{labels} value` lines monitord writes.
+Prometheus text is parsed with bench/exposition.py.
 """
 
 from __future__ import annotations
@@ -31,9 +30,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from exposition import exposition_stats, number, samples
 
 IF_TABLE = "1.3.6.1.2.1.2.2.1"
 IF_X_TABLE = "1.3.6.1.2.1.31.1.1.1"
@@ -327,23 +327,6 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------- scrapes
 
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-Labels = dict[str, str]
-
-
-def samples(path: Path, wanted: tuple[str, ...]) -> Iterator[tuple[str, Labels, float]]:
-    """(name, labels, value) of every sample whose name starts with one of `wanted`."""
-    with path.open() as f:
-        for line in f:
-            if not line.startswith(wanted):
-                continue
-            m = _SAMPLE.match(line.rstrip("\n"))
-            if m is None:
-                continue
-            yield m.group(1), dict(_LABEL.findall(m.group(2) or "")), float(m.group(3))
-
-
 @dataclass
 class Scrape:
     per_device: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
@@ -374,11 +357,6 @@ def load_scrape(path: Path) -> Scrape:
         elif name == "monitord_snmp_errors_total":
             s.errors[labels.get("reason", "")] += value
     return s
-
-
-def exposition_stats(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    return len(data), sum(1 for line in data.splitlines() if line and not line.startswith(b"#"))
 
 
 def cmd_monitord(args: argparse.Namespace) -> int:
@@ -532,13 +510,6 @@ class Row:
         return (self.cpu_ms + extra) * 1e3 / self.varbinds if self.varbinds > 0 else math.nan
 
 
-def _num(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return math.nan
-
-
 def read_rows(path: Path) -> list[Row]:
     rows = []
     for line in path.read_text().splitlines():
@@ -546,8 +517,8 @@ def read_rows(path: Path) -> list[Row]:
             continue
         f = line.split("\t")
         f += [""] * (12 - len(f))
-        rows.append(Row(f[0], f[1], _num(f[2]), f[3] or "-", f[4] or "-", _num(f[5]), _num(f[6]),
-                        _num(f[7]), _num(f[8]), _num(f[9]), _num(f[10]), f[11]))
+        rows.append(Row(f[0], f[1], number(f[2]), f[3] or "-", f[4] or "-", number(f[5]), number(f[6]),
+                        number(f[7]), number(f[8]), number(f[9]), number(f[10]), f[11]))
     return rows
 
 
