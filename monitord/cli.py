@@ -139,14 +139,12 @@ def _check_config(args: argparse.Namespace) -> int:
     snmp_profiles = {c.profile.name: c.profile for c in snmp if isinstance(c.profile, SnmpProfile)}
     if snmp_profiles:
         print("  snmp profiles: " + ", ".join(
-            f"{p.name} (v{_VERSIONS[p.credentials.version]}"
+            f"{p.name} (v{p.credentials.version_name}"
             f"{' ' + p.credentials.security_level if p.credentials.version == 3 else ''}"
             f", every {p.interval:g}s)" for p in snmp_profiles.values()))
     print(f"  snmp modules: {', '.join(sorted(inv.snmp_modules))}")
     return EXIT_OK
 
-
-_VERSIONS = {0: "1", 1: "2c", 3: "3"}
 
 
 def _targets(args: argparse.Namespace) -> int:

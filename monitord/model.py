@@ -60,8 +60,9 @@ class Secret:
 
     __str__ = __repr__
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and hmac.compare_digest(self._value, other._value)
+    def __eq__(self, other: object) -> bool:  # the same value from the same place
+        return (isinstance(other, Secret) and self.source == other.source
+                and hmac.compare_digest(self._value, other._value))
 
     def __hash__(self) -> int:
         return hash(self.source)
@@ -83,6 +84,11 @@ class SnmpCredentials:
     priv_protocol: PrivProtocol | None = None
     priv_password: Secret | None = None
     context: str = ""
+
+    @property
+    def version_name(self) -> str:
+        """As operators write it: 1, 2c or 3."""
+        return {0: "1", 1: "2c"}.get(self.version, str(self.version))
 
     @property
     def security_level(self) -> str:

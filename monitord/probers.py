@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from monitord.icmp.pinger import EchoOutcome, Pinger
 from monitord.model import Check, IcmpProfile, Outcome, ProbeResult, SnmpPollResult
-from monitord.snmp.context import SnmpContext, probe_snmp
+from monitord.snmp.context import SnmpContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ async def probe_icmp(check: Check, ctx: ProbeContext) -> ProbeResult:
 async def _probe_snmp(check: Check, ctx: ProbeContext) -> SnmpPollResult:
     if ctx.snmp is None:
         raise RuntimeError("SNMP check scheduled without an SNMP context")
-    return await probe_snmp(check, ctx.snmp)
+    return await ctx.snmp.poller(check).poll()
 
 
 def failed_outcome(ctx: ProbeContext, check: Check, started: float, duration: float, error: str,

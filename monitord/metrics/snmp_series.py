@@ -14,14 +14,12 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from monitord.metrics.targets import format_value, label_pairs
+from monitord.metrics.targets import carry_over, format_value, label_pairs
 from monitord.model import HIERARCHY_LABELS, Check, SnmpPollResult, SnmpProfile
 from monitord.snmp.modules import SnmpModule
 from monitord.snmp.uptime import Uptime, advance
 
 log = logging.getLogger(__name__)
-
-_VERSION_NAMES = {0: "1", 1: "2c", 3: "3"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,15 +83,8 @@ class SnmpSeries:
             for metric in [*module.scalars, *(m for t in module.tables for m in t.metrics)]:
                 kind = "gauge" if metric.type == "info" else metric.type
                 families.setdefault(metric.name, (kind, metric.help))
-        current = self._snapshots
-        fresh: dict[str, DeviceSnapshot] = {}
-        for check in checks:
-            if check.kind != "snmp":
-                continue
-            old = current.get(check.target)
-            fresh[check.target] = old if old is not None and old.check == check else _new(check)
         self._families = families
-        self._snapshots = fresh
+        self._snapshots = carry_over(self._snapshots, checks, "snmp", _new)
 
     def snapshot(self, target: str) -> DeviceSnapshot | None:
         return self._snapshots.get(target)
@@ -192,7 +183,7 @@ def _new(check: Check) -> DeviceSnapshot:
     profile = check.profile
     assert isinstance(profile, SnmpProfile)
     creds = profile.credentials
-    info = label_pairs([("profile", profile.name), ("version", _VERSION_NAMES[creds.version]),
+    info = label_pairs([("profile", profile.name), ("version", creds.version_name),
                         ("security_level", creds.security_level),
                         ("modules", ",".join(profile.modules))])
     return DeviceSnapshot(check=check,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from monitord.model import HIERARCHY_LABELS, Check, ProbeResult
 
@@ -122,6 +123,26 @@ _SCALARS: tuple[tuple[str, str, str, str], ...] = (
 _RTT_STATS = (("min", "last_rtt_min"), ("avg", "last_rtt_avg"), ("max", "last_rtt_max"))
 
 
+class _HasCheck(Protocol):
+    @property
+    def check(self) -> Check: ...
+
+
+SnapshotT = TypeVar("SnapshotT", bound=_HasCheck)
+
+
+def carry_over(current: dict[str, SnapshotT], checks: Iterable[Check], kind: str,
+               new: Callable[[Check], SnapshotT]) -> dict[str, SnapshotT]:
+    """Per-target snapshots after a reload: unchanged checks of `kind` keep theirs (and their
+    counters), changed ones start anew, removed ones are dropped."""
+    fresh: dict[str, SnapshotT] = {}
+    for check in checks:
+        if check.kind == kind:
+            old = current.get(check.target)
+            fresh[check.target] = old if old is not None and old.check == check else new(check)
+    return fresh
+
+
 class TargetSeries:
     """The metrics sink for ICMP results and the renderer of their series."""
 
@@ -130,14 +151,8 @@ class TargetSeries:
 
     def set_checks(self, checks: Iterable[Check]) -> None:
         """Keep series of unchanged checks; start changed ones anew; drop removed ones."""
-        current = self._snapshots
-        fresh: dict[str, TargetSnapshot] = {}
-        for check in checks:
-            if check.kind != "icmp":
-                continue
-            old = current.get(check.target)
-            fresh[check.target] = old if old is not None and old.check == check else _new_snapshot(check)
-        self._snapshots = fresh  # one assignment: a scrape sees the old or the new set, whole
+        # one assignment: a scrape sees the old or the new set, whole
+        self._snapshots = carry_over(self._snapshots, checks, "icmp", _new_snapshot)
 
     def observe(self, result: ProbeResult) -> None:
         snapshots = self._snapshots

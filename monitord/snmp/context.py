@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from monitord.model import Check, SnmpCredentials, SnmpPollResult, SnmpProfile
+from monitord.model import Check, SnmpCredentials, SnmpProfile
 from monitord.snmp.modules import SnmpModule
 from monitord.snmp.poller import DevicePoller
 from monitord.snmp.session import (
@@ -85,6 +85,3 @@ def _profile(check: Check) -> SnmpProfile:
     assert isinstance(check.profile, SnmpProfile), f"{check.key} is not an SNMP check"
     return check.profile
 
-
-async def probe_snmp(check: Check, snmp: SnmpContext) -> SnmpPollResult:
-    return await snmp.poller(check).poll()

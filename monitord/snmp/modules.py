@@ -8,7 +8,7 @@ OID already in its BER encoding.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Literal
 
@@ -70,28 +70,23 @@ class Table:
     labels: tuple[LabelColumn, ...]
     label_refresh: float
     metrics: tuple[Metric, ...]
+    # Derived once here, read on every poll:
+    primary_columns: tuple[bytes, ...] = field(init=False)  # each metric's first source (+ factor)
+    fallback_columns: tuple[bytes, ...] = field(init=False)  # the other sources, not primary
+    label_columns: tuple[bytes, ...] = field(init=False)
 
-    def primary_columns(self) -> tuple[bytes, ...]:
-        """Columns walked on every poll: each metric's first source and its multiplier."""
-        out: dict[bytes, None] = {}
+    def __post_init__(self) -> None:
+        primary: dict[bytes, None] = {}
+        fallback: dict[bytes, None] = {}
         for metric in self.metrics:
-            first = metric.sources[0]
-            out[first.oid] = None
-            if first.multiply_by is not None:
-                out[first.multiply_by] = None
-        return tuple(out)
-
-    def fallback_columns(self) -> tuple[bytes, ...]:
-        out: dict[bytes, None] = {}
-        for metric in self.metrics:
-            for source in metric.sources[1:]:
-                out[source.oid] = None
+            for position, source in enumerate(metric.sources):
+                into = fallback if position else primary
+                into[source.oid] = None
                 if source.multiply_by is not None:
-                    out[source.multiply_by] = None
-        return tuple(c for c in out if c not in self.primary_columns())
-
-    def label_columns(self) -> tuple[bytes, ...]:
-        return tuple(label.oid for label in self.labels)
+                    into[source.multiply_by] = None
+        object.__setattr__(self, "primary_columns", tuple(primary))
+        object.__setattr__(self, "fallback_columns", tuple(c for c in fallback if c not in primary))
+        object.__setattr__(self, "label_columns", tuple(label.oid for label in self.labels))
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,25 +75,22 @@ class DevicePoller:
             async with asyncio.timeout_at(deadline):
                 families, varbinds, uptime = await self._collect(stats, deadline, problems)
         except TimeoutError:
-            return SnmpPollResult(check=self.check, started=started,
-                                  duration=time.monotonic() - loop_start,
-                                  error=f"deadline of {self.profile.deadline:g}s reached after "
-                                        f"{stats.requests} requests; nothing from this poll is "
-                                        "exported",
-                                  error_reason="deadline", deadline_exceeded=True,
-                                  requests=stats.requests, retries=stats.retries,
-                                  timeouts=stats.timeouts)
+            error, reason = (f"deadline of {self.profile.deadline:g}s reached after "
+                             f"{stats.requests} requests; nothing from this poll is exported",
+                             "deadline")
         except WalkError as exc:
-            return SnmpPollResult(check=self.check, started=started,
-                                  duration=time.monotonic() - loop_start, error=str(exc),
-                                  error_reason=exc.reason, requests=stats.requests,
-                                  retries=stats.retries, timeouts=stats.timeouts)
-        return SnmpPollResult(check=self.check, started=started,
-                              duration=time.monotonic() - loop_start, requests=stats.requests,
-                              retries=stats.retries, timeouts=stats.timeouts, varbinds=varbinds,
-                              families={k: "".join(v) for k, v in families.items()},
-                              uptime_ticks=uptime, value_errors=dict(problems.counts),
-                              value_error_examples=dict(problems.first))
+            error, reason = str(exc), exc.reason
+        else:
+            return SnmpPollResult(
+                check=self.check, started=started, duration=time.monotonic() - loop_start,
+                requests=stats.requests, retries=stats.retries, timeouts=stats.timeouts,
+                varbinds=varbinds, families={k: "".join(v) for k, v in families.items()},
+                uptime_ticks=uptime, value_errors=dict(problems.counts),
+                value_error_examples=dict(problems.first))
+        return SnmpPollResult(
+            check=self.check, started=started, duration=time.monotonic() - loop_start,
+            error=error, error_reason=reason, deadline_exceeded=reason == "deadline",
+            requests=stats.requests, retries=stats.retries, timeouts=stats.timeouts)
 
     async def _collect(self, stats: RequestStats, deadline: float,
                        problems: _Problems) -> tuple[dict[str, list[str]], int, int | None]:
@@ -102,32 +99,31 @@ class DevicePoller:
                                     stats, deadline)
         varbinds = len(scalars)
         now = time.monotonic()
-        plan = self._plan(now)
-        columns = [c for cols in plan.values() for c in cols]
+        # Per table: a full walk (labels and every fallback) or only what the samples need.
+        full = {id(t): now - self._state[id(t)].labels_at >= t.label_refresh for t in self._tables}
+        columns = [c for t in self._tables for c in self._columns(t, full[id(t)])]
         walked = await walk_columns(session, columns, profile.max_repetitions,
                                     profile.max_oids_per_request, stats, deadline)
         # A row without labels yet (a new interface): fetch its labels now, in this poll, so
         # its series are born with their final label set (no churn on the next label refresh).
         missing: list[bytes] = []
         for table in self._tables:
-            state = self._state[id(table)]
-            if table.labels and table.label_columns()[0] not in plan[id(table)]:
-                first_metric = walked.get(table.primary_columns()[0], {})
-                if any(suffix not in state.row_labels for suffix in first_metric):
-                    missing += [*table.label_columns(), *table.fallback_columns()]
-                    plan[id(table)] += [*table.label_columns(), *table.fallback_columns()]
-                    state.labels_at = -math.inf
+            if table.labels and not full[id(table)]:
+                row_labels = self._state[id(table)].row_labels
+                if any(suffix not in row_labels for suffix in walked.get(table.primary_columns[0], {})):
+                    full[id(table)] = True
+                    missing += [c for c in self._columns(table, True) if c not in walked]
         if missing:
-            walked.update(await walk_columns(session, list(dict.fromkeys(missing)),
-                                             profile.max_repetitions,
+            walked.update(await walk_columns(session, missing, profile.max_repetitions,
                                              profile.max_oids_per_request, stats, deadline))
         varbinds += sum(len(rows) for rows in walked.values())
         families: dict[str, list[str]] = {}
+        scalar_columns = {oid: {b"": cell} for oid, cell in scalars.items()}
         for module in self.modules:
             for metric in module.scalars:
-                self._scalar_samples(metric, scalars, families, problems)
+                self._scalar_samples(metric, scalars, scalar_columns, families, problems)
         for table in self._tables:
-            self._table_samples(table, walked, plan[id(table)], now, families, problems)
+            self._table_samples(table, walked, full[id(table)], now, families, problems)
         uptime_cell = scalars.get(SYS_UPTIME)
         uptime = None
         if uptime_cell is not None:
@@ -138,22 +134,17 @@ class DevicePoller:
                                            ", not TimeTicks")
         return families, varbinds, uptime
 
-    def _plan(self, now: float) -> dict[int, list[bytes]]:
-        """Columns to walk per table this poll."""
-        plan: dict[int, list[bytes]] = {}
-        for table in self._tables:
-            state = self._state[id(table)]
-            columns = list(table.primary_columns())
-            if now - state.labels_at >= table.label_refresh:
-                columns += table.label_columns()
-                columns += table.fallback_columns()
-            else:
-                columns += [c for c in table.fallback_columns() if c in state.fallbacks_used]
-            plan[id(table)] = columns
-        return plan
+    def _columns(self, table: Table, full: bool) -> list[bytes]:
+        """Columns of `table` to walk: on a full walk labels and every fallback, else only
+        the fallbacks some row needed on the last full walk."""
+        if full:
+            return [*table.primary_columns, *table.label_columns, *table.fallback_columns]
+        used = self._state[id(table)].fallbacks_used
+        return [*table.primary_columns, *(c for c in table.fallback_columns if c in used)]
 
     def _scalar_samples(self, metric: Metric, scalars: dict[bytes, Cell],
-                        families: dict[str, list[str]], problems: _Problems) -> None:
+                        scalar_columns: dict[bytes, Column], families: dict[str, list[str]],
+                        problems: _Problems) -> None:
         base = self.base_labels
         if metric.type == "info":
             pairs = [(label.name, _label_text(scalars[label.oid], label))
@@ -162,21 +153,20 @@ class DevicePoller:
                 extra = "," + label_pairs(pairs)
                 families.setdefault(metric.name, []).append(f"{metric.name}{{{base}{extra}}} 1\n")
             return
-        as_columns = {oid: {b"": cell} for oid, cell in scalars.items()}
-        value = _value_of(_candidates(metric, as_columns), b"", problems)
+        value = _value_of(_candidates(metric, scalar_columns), b"", problems)
         if value is not None:
             families.setdefault(metric.name, []).append(f"{metric.name}{{{base}}} {value}\n")
 
-    def _table_samples(self, table: Table, walked: dict[bytes, Column], planned: list[bytes],
+    def _table_samples(self, table: Table, walked: dict[bytes, Column], full: bool,
                        now: float, families: dict[str, list[str]], problems: _Problems) -> None:
         state = self._state[id(table)]
-        labels_walked = bool(table.labels) and table.label_columns()[0] in planned
         rows: dict[bytes, None] = {}
-        for column in table.primary_columns():
+        for column in table.primary_columns:
             rows.update(dict.fromkeys(walked.get(column, ())))
-        if labels_walked or not table.labels:
+        if full or not table.labels:  # without label columns, row labels are the index alone
             state.row_labels = {suffix: _row_labels(table, suffix, walked) for suffix in rows}
-            state.labels_at = now if labels_walked else state.labels_at
+        if full:
+            state.labels_at = now
         row_labels = state.row_labels
         base = self.base_labels
         used: set[bytes] = set()
@@ -191,7 +181,7 @@ class DevicePoller:
                 value = _value_of(candidates, suffix, problems, used)
                 if value is not None:
                     lines.append(f"{name}{{{base}{extra}}} {value}\n")
-        if labels_walked:
+        if full:
             state.fallbacks_used = frozenset(used)
 
 

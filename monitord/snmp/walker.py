@@ -32,24 +32,33 @@ class WalkError(Exception):
         self.reason = reason
 
 
-def _check_deadline(deadline: float, what: str, stats: RequestStats) -> None:
+def _describe(oids: list[bytes], walk: bool) -> str:
+    """What a request asked, for an error message (built only when something failed)."""
+    if not walk:
+        return f"GET {ber.decode_oid(oids[0])}"
+    more = f" and {len(oids) - 1} more columns" if len(oids) > 1 else ""
+    return f"walk of {ber.decode_oid(oids[0])}{more}"
+
+
+def _check_deadline(deadline: float, oids: list[bytes], walk: bool, stats: RequestStats) -> None:
     if asyncio.get_running_loop().time() >= deadline:
+        what = f"the {_describe(oids[:1], walk)}" if walk else "GET"
         raise WalkError("deadline", f"deadline reached during {what} after {stats.requests} "
                                     "requests; nothing from this poll is exported")
 
 
-async def _request(call: Awaitable[ber.Response], what: str) -> ber.Response:
+async def _request(call: Awaitable[ber.Response], oids: list[bytes], walk: bool) -> ber.Response:
     """Await a session call, turning its failures into WalkErrors that say what failed."""
     try:
         return await call
     except SnmpTimeoutError as exc:
-        raise WalkError("timeout", f"{what}: {exc}") from None
+        raise WalkError("timeout", f"{_describe(oids, walk)}: {exc}") from None
     except BerError as exc:
-        raise WalkError("malformed", f"{what}: malformed response: {exc}") from None
+        raise WalkError("malformed", f"{_describe(oids, walk)}: malformed response: {exc}") from None
     except SnmpV3Error as exc:
-        raise WalkError("usm", f"{what}: SNMPv3: {exc}") from None
+        raise WalkError("usm", f"{_describe(oids, walk)}: SNMPv3: {exc}") from None
     except OSError as exc:
-        raise WalkError("send", f"{what}: {exc.strerror or exc}") from None
+        raise WalkError("send", f"{_describe(oids, walk)}: {exc.strerror or exc}") from None
 
 
 async def get_scalars(session: SnmpSession, oids: list[bytes], max_oids: int,
@@ -59,14 +68,14 @@ async def get_scalars(session: SnmpSession, oids: list[bytes], max_oids: int,
     for start in range(0, len(oids), max_oids):
         chunk = oids[start:start + max_oids]
         while chunk:
-            _check_deadline(deadline, "GET", stats)
-            response = await _request(session.get(chunk, stats), f"GET {ber.decode_oid(chunk[0])}")
+            _check_deadline(deadline, chunk, False, stats)
+            response = await _request(session.get(chunk, stats), chunk, walk=False)
             if response.error_status:
                 bad = response.error_index
                 if response.error_status == ber.NO_SUCH_NAME and 1 <= bad <= len(chunk):
                     del chunk[bad - 1]  # v1 reports one missing OID per try: drop it, ask again
                     continue
-                raise WalkError("agent_error", f"GET {ber.decode_oid(chunk[0])}: agent answered "
+                raise WalkError("agent_error", f"{_describe(chunk, False)}: agent answered "
                                                f"{response.error_name()} (index {bad})")
             wanted = set(chunk)
             for oid, tag, value in response.varbinds:
@@ -86,14 +95,12 @@ async def walk_columns(session: SnmpSession, columns: list[bytes], max_repetitio
     repetitions = max_repetitions
     while active:
         batch = active[:max_oids]
-        _check_deadline(deadline, f"the walk of {ber.decode_oid(batch[0])}", stats)
-        what = f"walk of {ber.decode_oid(batch[0])}" + (f" and {len(batch) - 1} more columns"
-                                                        if len(batch) > 1 else "")
+        _check_deadline(deadline, batch, True, stats)
         asked = [cursor[c] for c in batch]
         if bulk:
-            response = await _request(session.get_bulk(asked, repetitions, stats), what)
+            response = await _request(session.get_bulk(asked, repetitions, stats), batch, walk=True)
         else:
-            response = await _request(session.get_next(asked, stats), what)
+            response = await _request(session.get_next(asked, stats), batch, walk=True)
         status = response.error_status
         if status:
             bad = response.error_index
@@ -103,20 +110,20 @@ async def walk_columns(session: SnmpSession, columns: list[bytes], max_repetitio
             if status == ber.TOO_BIG and repetitions > 1:
                 repetitions = max(1, repetitions // 2)
                 continue
-            raise WalkError("agent_error", f"{what}: agent answered {response.error_name()} "
-                                           f"(index {bad})")
-        finished = _take_rows(response.varbinds, batch, tables, cursor, what)
+            raise WalkError("agent_error", f"{_describe(batch, True)}: agent answered "
+                                           f"{response.error_name()} (index {bad})")
+        finished = _take_rows(response.varbinds, batch, tables, cursor)
         if finished:
             active = [c for c in active if c not in finished]
     return tables
 
 
 def _take_rows(varbinds: list[ber.Varbind], batch: list[bytes], tables: dict[bytes, Column],
-               cursor: dict[bytes, bytes], what: str) -> set[bytes]:
+               cursor: dict[bytes, bytes]) -> set[bytes]:
     """File a response's varbinds under their columns; return the columns that ended.
     Varbind i belongs to column i mod len(batch) (RFC 3416 GETBULK order)."""
     if not varbinds:
-        raise WalkError("malformed", f"{what}: the agent returned no varbinds")
+        raise WalkError("malformed", f"{_describe(batch, True)}: the agent returned no varbinds")
     width = len(batch)
     finished: set[bytes] = set()
     progressed = False
@@ -130,11 +137,11 @@ def _take_rows(varbinds: list[ber.Varbind], batch: list[bytes], tables: dict[byt
         rows = tables[column]
         suffix = oid[len(column):]
         if suffix in rows:
-            raise WalkError("malformed", f"{what}: the agent returned {ber.decode_oid(oid)} "
-                                         "twice (OID loop)")
+            raise WalkError("malformed", f"{_describe(batch, True)}: the agent returned "
+                                         f"{ber.decode_oid(oid)} twice (OID loop)")
         rows[suffix] = (tag, value)
         cursor[column] = oid
         progressed = True
     if not progressed and not finished:
-        raise WalkError("malformed", f"{what}: the response made no progress")
+        raise WalkError("malformed", f"{_describe(batch, True)}: the response made no progress")
     return finished
