@@ -26,6 +26,20 @@ INFO_LABELS: tuple[str, ...] = ("kind", "parent", "profile", "name", "latitude",
 
 
 @dataclass(frozen=True, slots=True)
+class StateParams:
+    """Hysteresis and thresholds of one ICMP profile (config key `profiles.NAME.state`);
+    see monitord.state for what they drive."""
+
+    down_failures: int = 3  # failed probes (no reply at all) ...
+    down_window: int = 5  # ... among the last this many probes make a target down
+    up_successes: int = 2  # consecutive good probes bring a down target back
+    max_loss_ratio: float = 0.2  # a probe losing more than this is degraded
+    max_rtt: float | None = None  # a probe whose median RTT exceeds this (s) is degraded
+    flap_changes: int = 5  # this many state changes ...
+    flap_window: float = 1800.0  # ... within this many seconds is flapping
+
+
+@dataclass(frozen=True, slots=True)
 class IcmpProfile:
     """How one ICMP probe is run: a burst of `count` echoes, like fping -C / smokeping."""
 
@@ -35,6 +49,7 @@ class IcmpProfile:
     packet_interval: float  # seconds between echoes of one probe
     timeout: float  # seconds a reply may take, per echo
     size: int  # ICMP payload bytes
+    state: StateParams = StateParams()  # hysteresis and thresholds of the target state
 
     @property
     def deadline(self) -> float:
@@ -116,6 +131,32 @@ class SnmpProfile:
 
 
 @dataclass(frozen=True, slots=True)
+class MqttTls:
+    """TLS towards the broker. Without ca_file the system's CA store is used."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None  # client certificate (with key_file), if the broker wants one
+    key_file: str | None = None
+    verify_hostname: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """Where and how state events are published (config key `mqtt`)."""
+
+    host: str
+    port: int
+    client_id: str
+    topic_prefix: str  # no trailing slash: topics are PREFIX/events, PREFIX/targets/ID, ...
+    keepalive: float = 30.0
+    username: str | None = None
+    password: Secret | None = None
+    tls: MqttTls | None = None
+    connect_timeout: float = 10.0
+    max_backoff: float = 60.0  # reconnect delay doubles from 1 s up to this
+
+
+@dataclass(frozen=True, slots=True)
 class Coordinates:
     latitude: float
     longitude: float
@@ -194,6 +235,8 @@ class Inventory:
     profiles: dict[str, IcmpProfile] = field(default_factory=dict)
     snmp_modules: Mapping[str, SnmpModule] = field(default_factory=dict)
     snmp_max_in_flight: int = 200  # SNMP requests outstanding across all devices
+    history_retention: float = 400 * 86400.0  # seconds of state events kept
+    mqtt: MqttSettings | None = None  # where state events are published, if anywhere
 
     def by_target(self) -> dict[str, Check]:
         """Every device once, by its ICMP check (every device has one)."""

@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import ipaddress
 import os
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,16 +30,20 @@ from monitord.config.schema import (
     ProfileSpec,
     SiteSpec,
 )
-from monitord.config.snmp_schema import DeviceSnmpSpec, SecretSpec, SnmpProfileSpec
+from monitord.config.snmp_schema import DeviceSnmpSpec, SnmpProfileSpec
+from monitord.config.values import SecretSpec
 from monitord.config.yamlload import KeyPath, LoadedYaml, load_yaml
 from monitord.model import (
     Check,
     Coordinates,
     IcmpProfile,
     Inventory,
+    MqttSettings,
+    MqttTls,
     Secret,
     SnmpCredentials,
     SnmpProfile,
+    StateParams,
 )
 from monitord.snmp.modules import (
     SnmpModule,
@@ -178,6 +183,7 @@ class _Resolver:
                     checks.append(snmp)
         if not self.problems:
             self._check_cycles(checks, {p.device.id: p.path for p in placed})
+        mqtt = self._mqtt()
         if self.problems:
             raise ConfigError(self.doc.source, self.problems)
         daemon = self.spec.daemon
@@ -193,6 +199,8 @@ class _Resolver:
             profiles=profiles,
             snmp_modules=modules,
             snmp_max_in_flight=self.spec.snmp.max_in_flight,
+            history_retention=self.spec.history.retention,
+            mqtt=mqtt,
         )
 
     def _profiles(self) -> dict[str, IcmpProfile]:
@@ -205,9 +213,51 @@ class _Resolver:
                 packet_interval=p.packet_interval,
                 timeout=p.timeout,
                 size=p.size,
+                state=StateParams(**p.state.model_dump()),
             )
             for name, p in specs.items()
         }
+
+    def _mqtt(self) -> MqttSettings | None:
+        spec = self.spec.mqtt
+        if spec is None:
+            return None
+        province = self.spec.province.id
+        tls = None
+        if spec.tls is not None:
+            self._check_tls_files(spec.tls.ca_file, spec.tls.cert_file, spec.tls.key_file)
+            tls = MqttTls(ca_file=spec.tls.ca_file, cert_file=spec.tls.cert_file,
+                          key_file=spec.tls.key_file, verify_hostname=spec.tls.verify_hostname)
+        return MqttSettings(
+            host=spec.host,
+            port=spec.port or (8883 if tls else 1883),
+            client_id=spec.client_id or f"monitord-{province}",
+            topic_prefix=spec.topic_prefix or f"monitord/{province}",
+            keepalive=spec.keepalive,
+            username=spec.username,
+            password=self._secret(spec.password, ("mqtt", "password")),
+            tls=tls,
+            connect_timeout=spec.connect_timeout,
+            max_backoff=spec.max_backoff,
+        )
+
+    def _check_tls_files(self, ca_file: str | None, cert_file: str | None,
+                         key_file: str | None) -> None:
+        """Bad TLS files are config errors at load, not a reconnect loop that never works."""
+        context = ssl.create_default_context()
+        path: KeyPath = ("mqtt", "tls")
+        if ca_file is not None:
+            try:
+                context.load_verify_locations(cafile=ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                self.fail((*path, "ca_file"), f"cannot load CA certificates from {ca_file}: "
+                          f"{_ssl_reason(exc)}")
+        if cert_file is not None and key_file is not None:
+            try:
+                context.load_cert_chain(cert_file, key_file)
+            except (OSError, ssl.SSLError) as exc:
+                self.fail((*path, "cert_file"), f"cannot load client certificate {cert_file} "
+                          f"with key {key_file}: {_ssl_reason(exc)}")
 
     def _snmp_modules(self) -> dict[str, SnmpModule]:
         """The shipped modules, with the config's own added or replacing them by name."""
@@ -439,3 +489,9 @@ def _unknown_profile(name: str, profiles: dict[str, IcmpProfile]) -> str:
 
 def _coordinates(spec: CoordinatesSpec | None) -> Coordinates | None:
     return Coordinates(spec.latitude, spec.longitude) if spec else None
+
+
+def _ssl_reason(exc: OSError | ssl.SSLError) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason or str(exc)
+    return exc.strerror or str(exc)

@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from monitord.config.snmp_schema import DeviceSnmp, SnmpSpec
+from monitord.config.state_schema import HistorySpec, MqttSpec, StateSpec
 from monitord.config.values import Duration, parse_duration
 from monitord.model import HIERARCHY_LABELS, INFO_LABELS, SocketMode
 
@@ -74,6 +75,7 @@ class ProfileSpec(_Strict):
     packet_interval: Duration = 1.0
     timeout: Duration = 2.0
     size: int = Field(default=56, ge=0, le=65000)
+    state: StateSpec = Field(default_factory=StateSpec)
 
     @model_validator(mode="after")
     def _fits_interval(self) -> ProfileSpec:
@@ -150,4 +152,6 @@ class ConfigFile(_Strict):
     daemon: DaemonSpec = Field(default_factory=DaemonSpec)
     profiles: dict[Identifier, ProfileSpec] = Field(default_factory=dict)
     snmp: SnmpSpec = Field(default_factory=SnmpSpec)
+    history: HistorySpec = Field(default_factory=HistorySpec)
+    mqtt: MqttSpec | None = None  # publish state events; without it events are only stored
     province: ProvinceSpec

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from monitord.config.values import Duration
+from monitord.config.values import Duration, Secret
 from monitord.model import HIERARCHY_LABELS, INFO_LABELS, AuthProtocol, PrivProtocol
 
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -38,15 +38,6 @@ def _label_name(value: object) -> str:
     return value
 
 
-def _secret(value: object) -> object:
-    """A secret is a string or {env: NAME} or {file: PATH}. Errors never echo the value."""
-    if isinstance(value, str):
-        return {"inline": value}
-    if isinstance(value, dict):
-        return value
-    raise ValueError("must be a string, {env: VARIABLE} or {file: PATH}")
-
-
 Oid = Annotated[str, BeforeValidator(_oid)]
 MetricName = Annotated[str, BeforeValidator(_metric_name)]
 LabelName = Annotated[str, BeforeValidator(_label_name)]
@@ -56,19 +47,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SecretSpec(_Strict):
-    inline: str | None = None
-    env: str | None = None
-    file: str | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SecretSpec:
-        if sum(x is not None for x in (self.inline, self.env, self.file)) != 1:
-            raise ValueError("give exactly one of a string, env or file")
-        return self
-
-
-Secret = Annotated[SecretSpec, BeforeValidator(_secret)]
 
 
 class SnmpProfileSpec(_Strict):

@@ -13,6 +13,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SULBAR = str(ROOT / "config" / "sulbar.yaml")
 
 
+@pytest.fixture(autouse=True)
+def _mqtt_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """config/sulbar.yaml reads its broker password from the environment."""
+    monkeypatch.setenv("MONITORD_MQTT_PASSWORD", "contoh-rahasia")
+
+
 def test_check_config_summarises_a_good_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", "-c", SULBAR]) == EXIT_OK
     out = capsys.readouterr().out

@@ -7,6 +7,7 @@ config/sulbar.yaml is only ever loaded here, never probed.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,10 @@ DC_ROLES = {"dc-server", "dc-network", "dc-firewall", "dc-ups"}
 
 
 @pytest.fixture(scope="module")
-def sulbar() -> Inventory:
-    return load_inventory(CONFIG_DIR / "sulbar.yaml")
+def sulbar() -> Iterator[Inventory]:
+    with pytest.MonkeyPatch.context() as env:  # its mqtt password comes from the environment
+        env.setenv("MONITORD_MQTT_PASSWORD", "contoh-rahasia")
+        yield load_inventory(CONFIG_DIR / "sulbar.yaml")
 
 
 def by_role(inventory: Inventory, role: str) -> list[Check]:
@@ -202,6 +205,26 @@ PUSAT_DATA = "province.kabupaten[provinsi].sites[pusat-data].devices"
 SHIPPED_MODULES = ", ".join(sorted(load_default_module_specs()))
 
 INVALID: dict[str, list[str]] = {
+    "invalid-state-thresholds.yaml": [
+        "line 6: profiles.vsat.state: down_failures (6) cannot exceed down_window (5): the "
+        "target could never go down",
+        "line 9: profiles.radio.state.max_loss_ratio: Input should be less than 1",
+        "line 10: profiles.radio.state.up_sucesses: unknown key 'up_sucesses' "
+        "(did you mean 'up_successes'?)",
+    ],
+    "invalid-mqtt-settings.yaml": [
+        "line 5: mqtt.client_id: 'monitord sulbar' is not a client id: 1-128 of letters, "
+        "digits, '_', '.', '-'",
+        "line 4: mqtt.topic_prefix: 'spbe/#/sulbar' is not a topic prefix: levels separated by "
+        "single '/', no wildcards (+ #), no leading or trailing '/'",
+    ],
+    "invalid-mqtt-auth.yaml": ["line 2: mqtt: password is given without username"],
+    "invalid-mqtt-tls.yaml": [
+        "line 7: mqtt.tls.ca_file: cannot load CA certificates from "
+        "/nonexistent/monitord/ca.pem: No such file or directory",
+        "line 5: mqtt.password: environment variable MONITORD_TEST_UNSET_MQTT_PASSWORD is not "
+        "set",
+    ],
     "invalid-snmp-unknown-profile.yaml": [
         "line 15: province.kabupaten[majene].sites[pusat].devices[majene-link].snmp: "
         "unknown SNMP profile 'kab-v3'; defined: kab-v2 (did you mean 'kab-v2'?)"
@@ -435,7 +458,8 @@ def test_format_path(path: tuple[str | int, ...], expected: str) -> None:
 @pytest.mark.parametrize(
     ("value", "seconds"),
     [
-        ("500ms", 0.5), ("30s", 30.0), ("2m", 120.0), ("1h", 3600.0), ("1.5s", 1.5), (" 10 s ", 10.0),
+        ("500ms", 0.5), ("30s", 30.0), ("2m", 120.0), ("1h", 3600.0), ("400d", 34560000.0),
+        ("1.5s", 1.5), (" 10 s ", 10.0),
         ("45", 45.0), (30, 30.0), (0.2, 0.2),
     ],
 )
@@ -447,7 +471,7 @@ def test_parse_duration(value: object, seconds: float) -> None:
     ("value", "message"),
     [
         ("60 seconds", "is not a duration"),
-        ("1d", "is not a duration"),
+        ("1w", "is not a duration"),
         ("-5s", "is not a duration"),
         ("", "is not a duration"),
         (True, "is not a duration"),
@@ -459,3 +483,40 @@ def test_parse_duration(value: object, seconds: float) -> None:
 def test_parse_duration_rejects(value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_duration(value)
+
+
+# --- state, history and mqtt settings -------------------------------------------------------
+
+def test_sulbar_profiles_carry_their_state_thresholds(sulbar: Inventory) -> None:
+    vsat = sulbar.profiles["vsat"].state
+    assert (vsat.down_failures, vsat.down_window, vsat.up_successes) == (4, 6, 2)
+    assert vsat.max_rtt == pytest.approx(1.5)
+    assert vsat.flap_window == 7200.0
+    lan = sulbar.profiles["lan"].state
+    assert (lan.down_failures, lan.down_window, lan.max_loss_ratio) == (3, 5, 0.2)  # defaults
+    assert sulbar.history_retention == 800 * 86400.0
+
+
+def test_sulbar_mqtt_settings_resolve_with_defaults(sulbar: Inventory) -> None:
+    mqtt = sulbar.mqtt
+    assert mqtt is not None
+    assert (mqtt.host, mqtt.port, mqtt.topic_prefix) == ("mqtt.noc.sulbarprov.go.id", 8883,
+                                                          "spbe/sulbar")
+    assert mqtt.client_id == "monitord-sulbar"
+    assert mqtt.password is not None
+    assert mqtt.password.reveal() == "contoh-rahasia"
+    assert "contoh-rahasia" not in repr(mqtt)
+    assert mqtt.tls is not None
+    assert mqtt.tls.ca_file is None
+    assert mqtt.tls.verify_hostname
+
+
+def test_mqtt_is_off_and_plain_port_by_default(tmp_path: Path) -> None:
+    config = tmp_path / "m.yaml"
+    config.write_text("province: {id: p, kabupaten: []}\n")
+    assert load_inventory(config).mqtt is None
+    config.write_text("mqtt: {host: 127.0.0.1}\nprovince: {id: p, kabupaten: []}\n")
+    mqtt = load_inventory(config).mqtt
+    assert mqtt is not None
+    assert (mqtt.port, mqtt.topic_prefix, mqtt.tls, mqtt.username) == (1883, "monitord/p", None,
+                                                                        None)

@@ -1,0 +1,1 @@
+"""Target state: hysteresis, topology, events, their history and their delivery."""
