@@ -11,6 +11,8 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
 
 from monitord import __version__
 from monitord.config import ConfigError, load_inventory
@@ -29,6 +31,9 @@ from monitord.model import (
 )
 from monitord.probers import ProbeContext, probe_icmp
 from monitord.snmp.context import SnmpContext
+from monitord.state.history import HistoryError, read_statuses
+from monitord.state.model import TargetStatus
+from monitord.state.tracker import HISTORY_FILE
 
 DEFAULT_CONFIG = os.environ.get("MONITORD_CONFIG", "/etc/monitord/monitord.yaml")
 
@@ -49,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"monitord: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except IcmpSocketError as exc:
+    except (IcmpSocketError, HistoryError) as exc:
         print(f"monitord: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
@@ -69,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
 
     add("run", "run the daemon: probe on schedule and serve /metrics").set_defaults(func=_run)
     add("check-config", "validate the config and summarise it").set_defaults(func=_check_config)
-    p = add("targets", "list resolved targets with their hierarchy, parent and profile")
+    p = add("targets", "list resolved targets with their state (from the history under "
+                       "daemon.state_dir), hierarchy, parent and profile")
     p.add_argument("--json", action="store_true", help="one JSON object per target")
     p.set_defaults(func=_targets)
     p = add("probe", "probe one target now and print the result")
@@ -149,23 +155,47 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _targets(args: argparse.Namespace) -> int:
     inv = load_inventory(args.config)
+    statuses = _stored_statuses(inv)
     if args.json:
         for c in inv.checks:
-            print(json.dumps(_as_json(c), ensure_ascii=False))
+            print(json.dumps(_as_json(c, statuses.get(c.target)), ensure_ascii=False))
         return EXIT_OK
-    header = ("TARGET", "KIND", "ADDRESS", "ROLE", "KABUPATEN", "SITE", "PARENT", "PROFILE", "LABELS")
-    rows = [header] + [
-        (c.target, c.kind, str(c.address), c.role, c.kabupaten, c.site, c.parent or "-",
-         c.profile.name, ",".join(f"{k}={v}" for k, v in c.labels) or "-")
-        for c in inv.checks
-    ]
+    header = ("TARGET", "KIND", "STATE", "SINCE", "ROOT-CAUSE", "ADDRESS", "ROLE", "KABUPATEN",
+              "SITE", "PARENT", "PROFILE", "LABELS")
+    rows = [header]
+    for c in inv.checks:
+        status = statuses.get(c.target) if c.kind == "icmp" else None  # ICMP drives state
+        state = "-" if status is None else status.state.value.upper() + (
+            "~" if status.flapping else "")
+        since = "-" if status is None else datetime.fromtimestamp(status.since).strftime(
+            "%Y-%m-%dT%H:%M:%S")
+        root = "-" if status is None or status.root_cause is None else status.root_cause
+        rows.append((c.target, c.kind, state, since, root, str(c.address), c.role, c.kabupaten,
+                     c.site, c.parent or "-", c.profile.name,
+                     ",".join(f"{k}={v}" for k, v in c.labels) or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if statuses:
+        print("(state as last stored by the daemon; ~ = flapping)", file=sys.stderr)
     return EXIT_OK
 
 
-def _as_json(c: Check) -> dict[str, object]:
+def _stored_statuses(inv: Inventory) -> dict[str, TargetStatus]:
+    """The states the daemon last stored; none (with a note) if they cannot be read."""
+    try:
+        return read_statuses(Path(inv.state_dir) / HISTORY_FILE)
+    except HistoryError as exc:
+        print(f"monitord: no states shown: {exc}", file=sys.stderr)
+        return {}
+
+
+def _as_json(c: Check, status: TargetStatus | None = None) -> dict[str, object]:
+    state: dict[str, object] | None = None
+    if status is not None and c.kind == "icmp":
+        state = {"state": status.state.value, "since": status.since, "reason": status.reason,
+                 "reason_code": status.reason_code.value, "root_cause": status.root_cause,
+                 "flapping": status.flapping}
     return {
         "target": c.target, "kind": c.kind, "address": str(c.address), "name": c.name,
         "province": c.province, "kabupaten": c.kabupaten, "site": c.site, "role": c.role,
@@ -173,6 +203,7 @@ def _as_json(c: Check) -> dict[str, object]:
         **({"snmp_modules": list(c.profile.modules)} if isinstance(c.profile, SnmpProfile) else {}),
         "coordinates": None if c.coordinates is None else
         {"latitude": c.coordinates.latitude, "longitude": c.coordinates.longitude},
+        "state": state,
     }
 
 

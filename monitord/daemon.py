@@ -12,20 +12,33 @@ import gc
 import logging
 import signal
 import time
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitord.config import ConfigError, load_inventory
 from monitord.http import Endpoints, HttpServer
 from monitord.icmp.pinger import Pinger
-from monitord.metrics.selfmetrics import IcmpSocketCollector, SelfMetrics, SnmpTransportCollector
+from monitord.metrics.mqtt_metrics import MqttCollector
+from monitord.metrics.selfmetrics import (
+    HistoryCollector,
+    IcmpSocketCollector,
+    SelfMetrics,
+    SnmpTransportCollector,
+)
 from monitord.metrics.snmp_series import SnmpSeries
+from monitord.metrics.state_series import StateSeries
 from monitord.metrics.targets import TargetSeries
 from monitord.model import Inventory, Outcome, ProbeResult
 from monitord.probers import ProbeContext
 from monitord.scheduler import Scheduler
 from monitord.snmp.context import SnmpContext
+from monitord.state.model import TargetStatus
+from monitord.state.tracker import StateTracker
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +53,8 @@ class Daemon:
         self.series = TargetSeries()
         self.snmp_series = SnmpSeries()
         self._snmp: SnmpContext | None = None
+        self._tracker: StateTracker | None = None
+        self.state_series = StateSeries(self._statuses)
         self.inventory: Inventory | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -50,12 +65,17 @@ class Daemon:
 
     def render_metrics(self) -> str:
         """Called from HTTP threads: target series first, then monitord's own metrics."""
-        return (self.series.render() + self.snmp_series.render()
+        return (self.series.render() + self.state_series.render() + self.snmp_series.render()
                 + generate_latest(self.registry).decode())
+
+    def _statuses(self) -> Mapping[str, TargetStatus]:
+        return self._tracker.statuses() if self._tracker is not None else {}
 
     def _observe(self, outcome: Outcome) -> None:
         if isinstance(outcome, ProbeResult):
             self.series.observe(outcome)
+            assert self._tracker is not None
+            self._tracker.observe(outcome)
         else:
             self.snmp_series.observe(outcome)
 
@@ -79,11 +99,13 @@ class Daemon:
         old = self.inventory
         if old is not None:
             for name in ("listen", "icmp_socket", "max_concurrent_probes", "scheduler_tick",
-                         "snmp_max_in_flight"):
+                         "snmp_max_in_flight", "state_dir", "mqtt"):
                 if getattr(old, name) != getattr(inventory, name):
                     log.warning("daemon.%s changed; it takes effect after a restart", name)
         self.inventory = inventory
         self.series.set_checks(inventory.checks)
+        assert self._tracker is not None
+        self._tracker.set_checks(inventory.checks)
         self.snmp_series.set_checks(inventory.checks, inventory.snmp_modules)
         assert self._scheduler is not None
         assert self._snmp is not None
@@ -119,7 +141,18 @@ class Daemon:
         self.registry.register(SnmpTransportCollector(self._snmp.transport.counter_values))
         self._scheduler = Scheduler(ProbeContext(pinger, self._snmp), self._observe, self.metrics,
                                    inventory.max_concurrent_probes, inventory.scheduler_tick)
+        self._tracker = await StateTracker.open(inventory.state_dir, inventory.mqtt)
+        await self._tracker.start(inventory.checks)
+        self.registry.register(HistoryCollector(self._tracker.history_counts))
+        if self._tracker.publisher is not None:
+            publisher = self._tracker.publisher
+            self.registry.register(MqttCollector(lambda: publisher.stats))
         self._apply(inventory)
+        housekeeping = AsyncIOScheduler()
+        # Calendar work goes to APScheduler (DESIGN.md); probes never do.
+        housekeeping.add_job(self._purge_history, CronTrigger(hour=3, minute=17),
+                             next_run_time=datetime.now(), coalesce=True, max_instances=1)
+        housekeeping.start()
         http = HttpServer(inventory.listen, Endpoints(self.render_metrics, lambda: self._ready,
                                                       self._reload_from_thread))
         http.start()
@@ -138,10 +171,22 @@ class Daemon:
                 self._loop.remove_signal_handler(sig)
             schedule.cancel()
             await asyncio.gather(schedule, return_exceptions=True)
+            housekeeping.shutdown(wait=False)
             http.stop()
             pinger.close()
             await self._snmp.close()
+            await self._tracker.close()
         log.info("stopped")
+
+    async def _purge_history(self) -> None:
+        """Retention: drop state events older than history.retention (undelivered ones stay)."""
+        assert self._tracker is not None
+        assert self.inventory is not None
+        cutoff = time.time() - self.inventory.history_retention
+        removed = await self._tracker.history.purge(cutoff)
+        if removed:
+            log.info("history: removed %d events older than %s", removed,
+                     datetime.fromtimestamp(cutoff).isoformat(timespec="seconds"))
 
     def _on_sighup(self) -> None:
         log.info("SIGHUP: reloading %s", self.config_path)

@@ -125,3 +125,22 @@ class SnmpTransportCollector(Collector):
         for kind, count in sorted(self._counters().items()):
             family.add_metric([kind], count)
         yield family
+
+
+class HistoryCollector(Collector):
+    """State events committed to the history store, and those still waiting to be."""
+
+    def __init__(self, counts: Callable[[], tuple[int, int, int]]) -> None:
+        self._counts = counts  # (written, waiting, write failures)
+
+    def collect(self) -> Iterable[Metric]:
+        written, waiting, failures = self._counts()
+        yield CounterMetricFamily(
+            "monitord_history_events_written",
+            "State events committed to the history store since start.", value=written)
+        yield GaugeMetricFamily(
+            "monitord_history_events_unwritten",
+            "State events produced but not yet committed to the history store.", value=waiting)
+        yield CounterMetricFamily(
+            "monitord_history_write_failures",
+            "Failed history writes (the events are kept in memory and retried).", value=failures)

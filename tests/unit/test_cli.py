@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 from monitord.cli import EXIT_CONFIG, EXIT_OK, main
+from monitord.config import load_inventory
+from monitord.state.history import HistoryStore
+from monitord.state.model import Placement, ReasonCode, State, TargetStatus
+from monitord.state.tracker import HISTORY_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 SULBAR = str(ROOT / "config" / "sulbar.yaml")
@@ -43,11 +47,12 @@ def test_missing_file_is_a_config_error(tmp_path: Path, capsys: pytest.CaptureFi
 def test_targets_table_lists_hierarchy_and_parent(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["targets", "-c", SULBAR]) == EXIT_OK
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["TARGET", "KIND", "ADDRESS", "ROLE", "KABUPATEN", "SITE", "PARENT",
-                                "PROFILE", "LABELS"]
+    assert lines[0].split() == ["TARGET", "KIND", "STATE", "SINCE", "ROOT-CAUSE", "ADDRESS", "ROLE",
+                                "KABUPATEN", "SITE", "PARENT", "PROFILE", "LABELS"]
     rows = {line.split()[0]: line.split() for line in lines[1:]}
-    assert rows["majene-link"][3] == "kabupaten-link"
-    assert rows["majene-link"][6] == "prov-core-rtr-01"
+    assert rows["majene-link"][2:5] == ["-", "-", "-"]  # no daemon has stored a state
+    assert rows["majene-link"][6] == "kabupaten-link"
+    assert rows["majene-link"][9] == "prov-core-rtr-01"
 
 
 def test_targets_json_round_trips(capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,3 +65,42 @@ def test_targets_json_round_trips(capsys: pytest.CaptureFixture[str]) -> None:
     for village in villages:
         assert village["parent"] == f"{village['kabupaten']}-link"
         assert by_id[village["parent"]]["role"] == "kabupaten-link"
+
+
+def test_targets_show_the_states_the_daemon_stored(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "m.yaml"
+    config.write_text(f"""
+daemon: {{state_dir: {tmp_path / "state"}}}
+province:
+  id: p
+  kabupaten:
+    - id: k
+      uplink: link
+      sites:
+        - id: s
+          defaults: {{role: village-ap}}
+          devices:
+            - {{id: link, address: 127.0.0.1, role: kabupaten-link}}
+            - {{id: desa, address: 127.0.0.2}}
+""")
+    checks = {c.target: c for c in load_inventory(config).checks}
+    store = HistoryStore(tmp_path / "state" / HISTORY_FILE)
+    store.append([], [
+        TargetStatus(Placement.of(checks["link"]), State.DOWN, 1_700_000_000.0, "3 of 5 failed",
+                     ReasonCode.PROBES_FAILED, "link", State.DOWN),
+        TargetStatus(Placement.of(checks["desa"]), State.UNREACHABLE, 1_700_000_010.0,
+                     "parent link is down", ReasonCode.PARENT_DOWN, "link", State.DOWN),
+    ], outbox=False)
+    store.close()
+
+    assert main(["targets", "-c", str(config)]) == EXIT_OK
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert (rows["link"][2], rows["link"][4]) == ("DOWN", "link")
+    assert (rows["desa"][2], rows["desa"][4]) == ("UNREACHABLE", "link")
+
+    assert main(["targets", "-c", str(config), "--json"]) == EXIT_OK
+    records = {r["target"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert records["desa"]["state"] == {
+        "state": "unreachable", "since": 1_700_000_010.0, "reason": "parent link is down",
+        "reason_code": "parent_down", "root_cause": "link", "flapping": False}

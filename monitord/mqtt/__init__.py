@@ -1,0 +1,1 @@
+"""State events and target statuses over MQTT: payloads, topics and the publisher."""

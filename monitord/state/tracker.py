@@ -1,0 +1,166 @@
+"""The state sink: probe results -> state engine -> events -> history (-> MQTT outbox).
+
+observe() is called by the scheduler for every ICMP result and never waits: the engine is
+pure and fast, and its events are handed to one writer task that commits them in batches
+(a failed kabupaten link changes two hundred village states at once: one transaction). Only
+committed events are published, and the publisher reads them back from the store's outbox,
+so an event is never published without being in the history, and one produced while the
+broker is away (or just before a crash) is delivered later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from monitord.model import Check, MqttSettings, ProbeResult
+from monitord.mqtt.publisher import MqttPublisher
+from monitord.state.engine import StateEngine
+from monitord.state.history import History, HistoryError
+from monitord.state.model import StateEvent, TargetStatus
+
+log = logging.getLogger(__name__)
+
+HISTORY_FILE = "history.sqlite3"
+LOCK_FILE = "monitord.lock"
+# A failed write (disk full, I/O error) is retried after this long; the events wait in memory.
+WRITE_RETRY = 5.0
+
+
+class StateTracker:
+    def __init__(self, history: History, mqtt: MqttSettings | None, lock_fd: int = -1) -> None:
+        self.engine = StateEngine()
+        self._lock_fd = lock_fd
+        self.history = history
+        self._mqtt_settings = mqtt
+        self.publisher: MqttPublisher | None = None
+        # Events not yet committed, each with its target's status *as of that event*: the
+        # status row is written with its event so a restart restores exactly the last stored
+        # state, even when the engine has moved on while a batch was being written.
+        self._unwritten: list[tuple[StateEvent, TargetStatus | None]] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._run_id: int | None = None
+        self.events_written = 0
+        self.write_failures = 0
+
+    @classmethod
+    async def open(cls, state_dir: str | Path, mqtt: MqttSettings | None) -> StateTracker:
+        """Open (or create) the history under `state_dir`, which no other monitord may be
+        using (two daemons would each publish and store every event). Raises HistoryError."""
+        history = await History.open(Path(state_dir) / HISTORY_FILE)
+        try:
+            lock_fd = _lock(Path(state_dir) / LOCK_FILE)
+        except HistoryError:
+            await history.close()
+            raise
+        return cls(history, mqtt, lock_fd)
+
+    def history_counts(self) -> tuple[int, int, int]:
+        """(events written, events waiting to be written, write failures), for /metrics."""
+        return self.events_written, len(self._unwritten), self.write_failures
+
+    def statuses(self) -> Mapping[str, TargetStatus]:
+        return self.engine.statuses()
+
+    async def start(self, checks: Iterable[Check]) -> None:
+        """Restore the stored states (so a restart invents no events), then start writing
+        and, if configured, publishing."""
+        restored = await self.history.load_statuses()
+        self._accept(self.engine.set_checks(checks, time.time(), restored))
+        self._run_id = await self.history.record_run_start(time.time())
+        self._tasks.append(asyncio.create_task(self._write_loop(), name="history-writer"))
+        if self._mqtt_settings is not None:
+            self.publisher = MqttPublisher(self._mqtt_settings, self.history,
+                                           self.engine.statuses)
+            self._tasks.append(asyncio.create_task(self.publisher.run(), name="mqtt-publisher"))
+
+    def set_checks(self, checks: Iterable[Check]) -> None:
+        checks = tuple(checks)
+        before = set(self.engine.statuses())
+        self._accept(self.engine.set_checks(checks, time.time()))
+        removed = before - set(self.engine.statuses())
+        if removed and self.publisher is not None:
+            self.publisher.notify_removed(removed)
+
+    def observe(self, result: ProbeResult) -> None:
+        self._accept(self.engine.observe(result, time.time()))
+
+    def _accept(self, events: list[StateEvent]) -> None:
+        changed = self.engine.take_changed()
+        if changed and self.publisher is not None:
+            # The retained status is the current one; it need not wait for the history.
+            self.publisher.notify_status(changed)
+        if events:
+            self._unwritten.extend((e, self.engine.status(e.target)) for e in events)
+            self._idle.clear()
+            self._wake.set()
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._unwritten:
+                batch = self._unwritten[:]
+                events = [event for event, _ in batch]
+                latest = {event.target: status for event, status in batch}  # last one wins
+                statuses = [s for s in latest.values() if s is not None]
+                try:
+                    await self.history.append(events, statuses, outbox=self.publisher is not None)
+                except Exception:
+                    self.write_failures += 1
+                    log.exception("cannot store %d state events; retrying in %gs",
+                                  len(batch), WRITE_RETRY)
+                    await asyncio.sleep(WRITE_RETRY)
+                    continue
+                del self._unwritten[:len(batch)]
+                self.events_written += len(batch)
+                if self.publisher is not None:
+                    self.publisher.notify_events()
+            self._idle.set()
+
+    async def flush(self) -> None:
+        """Wait until every event produced so far is committed."""
+        if self._unwritten:
+            await self._idle.wait()
+
+    async def close(self) -> None:
+        """Commit what is pending, stop publishing (offline status), close the history."""
+        if self._tasks:
+            try:
+                await asyncio.wait_for(self.flush(), timeout=10.0)
+            except TimeoutError:
+                log.error("stopping with %d state events not stored", len(self._unwritten))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._run_id is not None:
+            await self.history.record_run_stop(self._run_id, time.time())
+        await self.history.close()
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = -1
+
+
+def _lock(path: Path) -> int:
+    """An exclusive lock on `path` held while the daemon runs; the kernel drops it when the
+    process dies, so a crash never leaves a stale lock behind."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise HistoryError(f"{path.parent} is in use by another monitord (pid {holder}); "
+                           "give each daemon its own daemon.state_dir") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
