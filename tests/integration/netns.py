@@ -59,8 +59,8 @@ class TestHost:
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True, check=False)
 
 
-class KabupatenLink:
-    """A kabupaten link with villages behind it, in two namespaces the test creates:
+class KabupatenLink(TestHost):
+    """A kabupaten link (a TestHost that forwards) with villages behind it in one more namespace:
 
         test ns ──veth── link ns (198.18.<n>.2, forwards) ──veth── desa ns (198.19.<n>.2 ...)
 
@@ -70,37 +70,25 @@ class KabupatenLink:
     """
 
     __test__ = False
-    _counter = 100  # TestHost counts up from 1; keep /24s apart
 
     def __init__(self, villages: int) -> None:
-        KabupatenLink._counter += 1
-        n = KabupatenLink._counter
-        tag = f"{os.getpid() % 10000}k{n}"
-        self.link_ns = f"monitord-l{os.getpid()}-{n}"
+        super().__init__()
+        n = TestHost._counter
         self.desa_ns = f"monitord-d{os.getpid()}-{n}"
-        self.local_dev = f"mdl{tag}"
-        self.address = f"198.18.{n}.2"
-        self.local_address = f"198.18.{n}.1"
-        self.villages = [f"198.19.{n}.{2 + i}" for i in range(villages)]
-        self.absent_village = f"198.19.{n}.250"  # routed through the link; nobody answers
         self._net = f"198.19.{n}"
+        self.villages = [f"{self._net}.{2 + i}" for i in range(villages)]
+        self.absent_village = f"{self._net}.250"  # routed through the link; nobody answers
 
     def __enter__(self) -> KabupatenLink:
-        link, desa = self.link_ns, self.desa_ns
-        run("ip", "netns", "add", link)
+        super().__enter__()
+        link, desa = self.name, self.desa_ns
         try:
             run("ip", "netns", "add", desa)
-            run("ip", "link", "add", self.local_dev, "type", "veth", "peer", "name", "up0",
-                "netns", link)
-            run("ip", "addr", "add", f"{self.local_address}/24", "dev", self.local_dev)
-            run("ip", "link", "set", self.local_dev, "up")
             run("ip", "route", "add", f"{self._net}.0/24", "via", self.address)
-            run("ip", "-n", link, "addr", "add", f"{self.address}/24", "dev", "up0")
             run("ip", "-n", link, "link", "add", "down0", "type", "veth", "peer", "name", "eth0",
                 "netns", desa)
             run("ip", "-n", link, "addr", "add", f"{self._net}.1/24", "dev", "down0")
-            for dev in ("lo", "up0", "down0"):
-                run("ip", "-n", link, "link", "set", dev, "up")
+            run("ip", "-n", link, "link", "set", "down0", "up")
             run("ip", "netns", "exec", link, "sysctl", "-qw", "net.ipv4.ip_forward=1")
             for address in self.villages:
                 run("ip", "-n", desa, "addr", "add", f"{address}/24", "dev", "eth0")
@@ -112,17 +100,13 @@ class KabupatenLink:
             raise
         return self
 
-    def link_down(self) -> None:
-        run("ip", "link", "set", self.local_dev, "down")
-
     def link_up(self) -> None:
-        run("ip", "link", "set", self.local_dev, "up")
+        super().link_up()
         # the route through the link went with the carrier; put it back
         subprocess.run(["ip", "route", "replace", f"{self._net}.0/24", "via", self.address],
                        capture_output=True, check=False)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        subprocess.run(["ip", "link", "del", self.local_dev], capture_output=True, check=False)
-        for ns in (self.desa_ns, self.link_ns):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", self.desa_ns], capture_output=True, check=False)
+        super().__exit__(exc_type, exc, tb)
