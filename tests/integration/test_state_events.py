@@ -158,6 +158,9 @@ def test_a_failed_link_is_one_down_event_and_its_villages_unreachable(
                          root_cause=LINK) == 1
         assert value(samples, "monitord_target_state", target=LINK, state="down") == 1
         assert value(samples, "monitord_target_root_cause", target=LINK, root_cause=LINK) == 1
+        lint = subprocess.run(["promtool", "check", "metrics"], input=daemon.metrics_text(),
+                              capture_output=True, text=True, check=False)
+        assert lint.returncode == 0, lint.stdout + lint.stderr  # state, history, mqtt series
 
         before = len(events_of(recorder.messages))
         kabupaten.link_up()
