@@ -15,9 +15,10 @@ apt_packages=(python3 python3-venv python3-dev iproute2 curl)
 if [ "$want_test" = 1 ]; then
     # prometheus: promtool and a real server; fping: the peer the ICMP benchmark compares
     # with; iptables: faults; snmpd: the real SNMP agent (v2c, v3) and snmp: its CLI tools;
-    # mosquitto: the real MQTT broker the state events go to
+    # mosquitto: the real MQTT broker the state events go to; prometheus-alertmanager: the
+    # real Alertmanager (and amtool) the alert rules route through
     apt_packages+=(prometheus fping iptables iputils-ping util-linux snmpd snmp
-                   mosquitto mosquitto-clients)
+                   mosquitto mosquitto-clients prometheus-alertmanager)
 fi
 missing=()
 for p in "${apt_packages[@]}"; do

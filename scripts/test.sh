@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 
 echo "== ruff"
-.venv/bin/ruff check monitord tests bench
+.venv/bin/ruff check monitord tests bench dashboards
 echo "== mypy --strict"
 .venv/bin/mypy
 echo "== pytest (inside an isolated network namespace)"
