@@ -9,14 +9,11 @@ inside a TestHost namespace, and stops it by PID.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
 import threading
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,8 +22,9 @@ from typing import Any
 import yaml
 
 from tests.integration.conftest import DaemonFactory
-from tests.integration.harness import MonitordProcess, Sample, free_port, stop_process, value, wait_for
+from tests.integration.harness import MonitordProcess, Sample, value, wait_for
 from tests.integration.netns import TestHost, run
+from tests.integration.prometheus_stack import Prometheus, prometheus
 from tests.integration.snmpd_agent import SYS_UPTIME, Snmpd, V3User, snmpbulkwalk, snmpget
 
 SYS_DESCR, SYS_OBJECT_ID, SYS_NAME = "1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.2.0", "1.3.6.1.2.1.1.5.0"
@@ -445,63 +443,6 @@ def test_v3_profiles_sharing_a_user_name_do_not_disturb_each_other(
     for target in bad:
         assert value(after, "monitord_snmp_up", target=target) == 0.0, target
         assert errors(after, target).get("timeout", 0) > errors(before, target).get("timeout", 0)
-
-
-class Prometheus:
-    """A real Prometheus scraping one monitord every second, with storage in a tmp dir; it
-    lives only as long as the test and is stopped by PID."""
-
-    def __init__(self, workdir: Path, scrape: str) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = workdir / "prometheus.yml"
-        config.write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": [{"job_name": "monitord", "static_configs": [{"targets": [scrape]}]}],
-        }))
-        self.log_path = workdir / "prometheus.log"
-        self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h"],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wait_for("prometheus ready", self._ready, timeout=30)
-
-    def _ready(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"prometheus exited:\n{self.log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(self.url + "/-/ready", timeout=5) as resp:  # noqa: S310 - loopback
-                return int(resp.status) == 200
-        except OSError:
-            return False
-
-    def api(self, path: str, **params: str) -> Any:
-        url = f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
-        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - loopback
-            body = json.load(resp)
-        assert body["status"] == "success", body
-        return body["data"]["result"]
-
-    def instant(self, expr: str) -> float | None:
-        """The value of a query that selects one series, or None."""
-        result = self.api("query", query=expr)
-        assert len(result) <= 1, result
-        return float(result[0]["value"][1]) if result else None
-
-    def stop(self) -> None:
-        stop_process(self.proc, grace=15)
-        self._log.close()
-
-
-@contextmanager
-def prometheus(workdir: Path, scrape: str) -> Iterator[Prometheus]:
-    server = Prometheus(workdir, scrape)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def reboot(host: TestHost, agent: Snmpd) -> None:
