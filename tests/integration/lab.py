@@ -18,9 +18,10 @@ tree, and a webhook receiver standing in for the on-call relay.
 
 Only loopback and namespaces made here are probed. Every probe runs every second, SNMP every
 3-5 s, and the state needs two failures out of three to change, so a failure shows within
-seconds. The `lab` fixture is session-scoped and shared: a test module that uses it lists this
-module in `pytest_plugins` (importing the fixture instead would give each module a lab of its
-own) and must not import this module itself, which would come before pytest's plugin import
+seconds. The `lab` fixture is module-scoped: it is torn down when the module that uses it ends,
+so its namespaces, veths and agents on 127.0.0.x never leak into other tests (they did when it
+lived for the session). A test module that uses it lists this module in `pytest_plugins` and
+must not import this module itself, which would come before pytest's plugin import
 (an error under the suite's warnings-as-errors); it reads the lab's layout from the Lab
 (lab.link_target, lab.villages ...) and imports Lab for typing only. A test that fails the
 link must restore it.
@@ -353,7 +354,7 @@ def _snmp_agents(workdir: Path, majene: KabupatenLink,
     return [in_dc, *namespaced]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     tmp = tmp_path_factory.mktemp("lab")
     assert ALERTMANAGER_CONFIG.is_file(), f"{ALERTMANAGER_CONFIG} is missing"

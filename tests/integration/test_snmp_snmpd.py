@@ -216,7 +216,11 @@ def v3_profile(user: V3User, secrets: dict[str, Any], secret_dir: Path,
                env: dict[str, str], values: dict[str, str]) -> dict[str, Any]:
     """The monitord profile of `user`: each password goes where `secrets` says (env or file),
     with the value `values` gives (normally the user's own)."""
-    profile: dict[str, Any] = snmp_profile(version=3, port=1161, username=user.name)
+    # 2 s rather than 1 s between polls: a v3 poll is discovery + request, and a request the
+    # agent drops costs 2 x 300 ms; on a loaded machine a 1 s deadline sometimes cut that
+    # timeout short (reason "deadline" instead of "timeout").
+    profile: dict[str, Any] = snmp_profile(version=3, port=1161, username=user.name,
+                                           interval="2s")
     for key in ("auth_protocol", "priv_protocol"):
         if key in secrets:
             profile[key] = secrets[key]
