@@ -31,9 +31,8 @@ from monitord.model import (
 )
 from monitord.probers import ProbeContext, probe_icmp
 from monitord.snmp.context import SnmpContext
-from monitord.state.history import HistoryError, read_statuses
+from monitord.state.history import HISTORY_FILE, HistoryError, read_statuses
 from monitord.state.model import TargetStatus
-from monitord.state.tracker import HISTORY_FILE
 
 DEFAULT_CONFIG = os.environ.get("MONITORD_CONFIG", "/etc/monitord/monitord.yaml")
 

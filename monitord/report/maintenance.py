@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from monitord.report.settings import MaintenanceWindow, TargetSelector
+from monitord.sqlite_file import BUSY_TIMEOUT, SqliteFile
 
 __all__ = ["MAINTENANCE_FILE", "MaintenanceError", "MaintenanceStore", "StoredWindow",
            "read_windows"]
@@ -21,7 +21,6 @@ __all__ = ["MAINTENANCE_FILE", "MaintenanceError", "MaintenanceStore", "StoredWi
 MAINTENANCE_FILE = "maintenance.sqlite3"
 APPLICATION_ID = int.from_bytes(b"MNTW", "big")  # marks the file as ours
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT = 10.0
 
 _SCHEMA = """
     CREATE TABLE windows (
@@ -44,6 +43,9 @@ class MaintenanceError(Exception):
     """The maintenance file cannot be opened, read or written; the message names it."""
 
 
+_FILE = SqliteFile("maintenance file", APPLICATION_ID, SCHEMA_VERSION, MaintenanceError)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredWindow:
     id: int
@@ -56,14 +58,14 @@ class MaintenanceStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        _create_private_file(self.path)
+        _FILE.create_private(self.path)
         try:
             self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
         except sqlite3.Error as error:
             raise MaintenanceError(f"cannot open {self.path}: {error}") from error
         try:
             with self._failing("set up"):
-                if _check_version(self._db, self.path) == 0:
+                if _FILE.version_of(self._db, self.path) == 0:
                     self._db.executescript(
                         f"BEGIN IMMEDIATE; {_SCHEMA}; PRAGMA application_id = {APPLICATION_ID};"
                         f" PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
@@ -109,19 +111,13 @@ def read_windows(path: str | Path) -> list[StoredWindow]:
     path = Path(path)
     if not path.exists():
         return []
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
-                             timeout=BUSY_TIMEOUT)
-    except sqlite3.Error as error:
-        raise MaintenanceError(f"cannot open {path}: {error}") from error
-    try:
-        if _check_version(db, path) == 0:
-            return []
-        return _decode(db.execute(f"{_SELECT} ORDER BY start_time, id").fetchall(), path)
-    except sqlite3.Error as error:
-        raise MaintenanceError(f"cannot read {path}: {error}") from error
-    finally:
-        db.close()
+    with contextlib.closing(_FILE.open_read_only(path)) as db:
+        try:
+            if _FILE.version_of(db, path) == 0:
+                return []
+            return _decode(db.execute(f"{_SELECT} ORDER BY start_time, id").fetchall(), path)
+        except sqlite3.Error as error:
+            raise MaintenanceError(f"cannot read {path}: {error}") from error
 
 
 def _ids(values: frozenset[str]) -> str:
@@ -145,33 +141,3 @@ def _decode(rows: Sequence[Sequence[Any]], path: Path) -> list[StoredWindow]:
                 from error
         stored.append(StoredWindow(window_id, _sourced(window, window_id), created))
     return stored
-
-
-def _check_version(db: sqlite3.Connection, path: Path) -> int:
-    """0 for a new empty file; refuses a foreign or newer one without touching it."""
-    try:
-        application_id = db.execute("PRAGMA application_id").fetchone()[0]
-        version: int = db.execute("PRAGMA user_version").fetchone()[0]
-        objects = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    except sqlite3.DatabaseError as error:
-        raise MaintenanceError(f"{path} is not a monitord maintenance file ({error})") \
-            from error
-    if (application_id, version, objects) == (0, 0, 0):
-        return 0
-    if application_id != APPLICATION_ID:
-        raise MaintenanceError(f"{path} is not a monitord maintenance file")
-    if version > SCHEMA_VERSION:
-        raise MaintenanceError(f"{path} was written by a newer monitord "
-                               f"(schema {version} > {SCHEMA_VERSION})")
-    return version
-
-
-def _create_private_file(path: Path) -> None:
-    """The directory 0750 and the file 0640 (SQLite would make it world-readable)."""
-    try:
-        path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))
-    except OSError as error:
-        raise MaintenanceError(f"cannot open {path}: {(error.strerror or str(error)).lower()}") \
-            from error

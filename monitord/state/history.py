@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import functools
 import math
-import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,16 +22,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from monitord.sqlite_file import BUSY_TIMEOUT, SqliteFile
 from monitord.state.model import EventKind, Placement, ReasonCode, State, StateEvent, TargetStatus
 
-__all__ = ["HISTORY_FILE", "SCHEMA_VERSION", "History", "HistoryError", "HistoryStore", "Run",
-           "read_statuses"]
+__all__ = ["HISTORY_FILE", "SCHEMA_VERSION", "History", "HistoryError", "HistorySnapshot",
+           "HistoryStore", "Run", "read_snapshot", "read_statuses"]
 
 HISTORY_FILE = "history.sqlite3"  # name of the database inside the daemon's state directory
 # PRAGMA application_id marks the file as ours ("MNTD"), so a foreign database is never touched.
 APPLICATION_ID = int.from_bytes(b"MNTD", "big")
-# How long to wait for a lock another connection (the `monitord targets` CLI) holds.
-BUSY_TIMEOUT = 10.0
 
 # MIGRATIONS[n] brings a database from schema n to n + 1; PRAGMA user_version holds n.
 MIGRATIONS: tuple[str, ...] = (
@@ -111,6 +109,9 @@ _SELECT_EVENTS_BETWEEN = (
 _SELECT_TARGET_EVENTS_BETWEEN = (
     f"SELECT {_EVENT_COLUMNS} FROM events "  # noqa: S608
     "WHERE target = ? AND time >= ? AND time < ? ORDER BY seq")
+_SELECT_LAST_STATE_BEFORE = (
+    f"SELECT {_EVENT_COLUMNS} FROM events "  # noqa: S608
+    "WHERE target = ? AND time < ? AND kind = 'state' ORDER BY time DESC, seq DESC LIMIT 1")
 _SELECT_PENDING = (
     f"SELECT {_EVENT_COLUMNS} FROM events "  # noqa: S608
     "WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?) ORDER BY seq")
@@ -118,6 +119,9 @@ _SELECT_PENDING = (
 
 class HistoryError(Exception):
     """The history database cannot be opened, read or written; the message names the file."""
+
+
+_FILE = SqliteFile("history database", APPLICATION_ID, SCHEMA_VERSION, HistoryError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +138,7 @@ class HistoryStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        _create_private_file(self.path)
+        _FILE.create_private(self.path)
         try:
             self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
         except sqlite3.Error as error:
@@ -147,7 +151,7 @@ class HistoryStore:
 
     def _prepare(self) -> None:
         # Identify the file before anything writes to it: a foreign file must stay untouched.
-        version = _schema_version(self._db, self.path)
+        version = _FILE.version_of(self._db, self.path)
         with self._failing("set up"):
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":  # e.g. a file system without shared memory
@@ -364,55 +368,61 @@ def read_statuses(path: str | Path) -> dict[str, TargetStatus]:
     path = Path(path)
     if not path.exists():
         return {}
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    try:
-        db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT)
-    except sqlite3.Error as error:
-        raise HistoryError(f"cannot open {path}: {error}") from error
-    try:
-        if _schema_version(db, path) == 0:
-            return {}  # an empty file, not yet set up by the daemon
-        rows = db.execute(_SELECT_STATUSES).fetchall()
-    except sqlite3.Error as error:
-        raise HistoryError(f"cannot read statuses from {path}: {error}") from error
-    finally:
-        db.close()
+    with contextlib.closing(_FILE.open_read_only(path)) as db:
+        try:
+            if _FILE.version_of(db, path) == 0:
+                return {}  # an empty file, not yet set up by the daemon
+            rows = db.execute(_SELECT_STATUSES).fetchall()
+        except sqlite3.Error as error:
+            raise HistoryError(f"cannot read statuses from {path}: {error}") from error
     return _statuses_from_rows(rows, path)
 
 
-def _create_private_file(path: Path) -> None:
-    """Creates the directory (0750) and an empty database file (0640) if missing: SQLite would
-    create the file world-readable, and gives its -wal and -shm files the file's mode."""
-    try:
+class HistorySnapshot:
+    """A read-only view of the history at one moment, for reports: every query sees the same
+    snapshot, so events and runs the daemon adds meanwhile can't make them disagree.
+    Queries raise sqlite3.Error; read_snapshot turns those into HistoryError."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path, version: int) -> None:
+        self._db = db
+        self.path = path
+        self.empty = version == 0  # a file not yet set up by the daemon
+
+    def events_between(self, since: float, until: float) -> list[StateEvent]:
+        """Events with since <= time < until, in the order they were stored."""
+        return [_event_from_row(row, self.path)
+                for row in self._db.execute(_SELECT_EVENTS_BETWEEN, (since, until))]
+
+    def targets(self) -> list[str]:
+        """Every target that ever had an event (statuses are never deleted)."""
+        return [row[0] for row in self._db.execute("SELECT target FROM target_state")]
+
+    def last_state_event_before(self, target: str, before: float) -> StateEvent | None:
+        row = self._db.execute(_SELECT_LAST_STATE_BEFORE, (target, before)).fetchone()
+        return None if row is None else _event_from_row(row, self.path)
+
+    def last_event_time(self, since: float, until: float) -> float | None:
+        found: float | None = self._db.execute(
+            "SELECT max(time) FROM events WHERE time >= ? AND time < ?", (since, until)
+        ).fetchone()[0]
+        return found
+
+    def runs(self) -> list[Run]:
+        return [Run(id=r[0], started=r[1], stopped=r[2]) for r in self._db.execute(
+            "SELECT id, started, stopped FROM runs ORDER BY id")]
+
+
+@contextlib.contextmanager
+def read_snapshot(path: Path) -> Iterator[HistorySnapshot]:
+    """A HistorySnapshot of an existing database, through a read-only connection (the daemon
+    may be writing: WAL readers never block it, nor it them)."""
+    with contextlib.closing(_FILE.open_read_only(path)) as db:
         try:
-            path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-        except FileExistsError:  # what mkdir says when the directory is a file
-            raise HistoryError(f"cannot open {path}: {path.parent} is not a directory") from None
-        with contextlib.suppress(FileExistsError):
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))
-    except OSError as error:
-        raise HistoryError(f"cannot open {path}: {(error.strerror or str(error)).lower()}") \
-            from error
-
-
-def _schema_version(db: sqlite3.Connection, path: Path) -> int:
-    """The file's schema version (0: empty, to be set up) after making sure it is ours and not
-    from a newer monitord. Only reads."""
-    try:
-        application_id = db.execute("PRAGMA application_id").fetchone()[0]
-        version: int = db.execute("PRAGMA user_version").fetchone()[0]
-        objects = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    except sqlite3.DatabaseError as error:  # "file is not a database", encrypted, ...
-        raise HistoryError(f"{path} is not a monitord history database ({error})") from error
-    if application_id == 0 and version == 0 and objects == 0:
-        return 0
-    if application_id != APPLICATION_ID:
-        raise HistoryError(f"{path} is not a monitord history database "
-                           f"(an SQLite database of some other program)")
-    if version > SCHEMA_VERSION:
-        raise HistoryError(f"{path} was written by a newer monitord "
-                           f"(schema {version} > {SCHEMA_VERSION})")
-    return version
+            version = _FILE.version_of(db, path)
+            db.execute("BEGIN")  # one snapshot for every query
+            yield HistorySnapshot(db, path, version)
+        except sqlite3.Error as error:
+            raise HistoryError(f"cannot read the history in {path}: {error}") from error
 
 
 def _placement_row(placement: Placement) -> tuple[str | None, ...]:

@@ -21,12 +21,11 @@ from pathlib import Path
 from monitord.model import Check, MqttSettings, ProbeResult
 from monitord.mqtt.publisher import MqttPublisher
 from monitord.state.engine import StateEngine
-from monitord.state.history import History, HistoryError
+from monitord.state.history import HISTORY_FILE, History, HistoryError
 from monitord.state.model import StateEvent, TargetStatus
 
 log = logging.getLogger(__name__)
 
-HISTORY_FILE = "history.sqlite3"
 LOCK_FILE = "monitord.lock"
 # A failed write (disk full, I/O error) is retried after this long; the events wait in memory.
 WRITE_RETRY = 5.0

@@ -22,9 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from monitord.state.history import HistoryStore
+from monitord.state.history import HISTORY_FILE, HistoryStore
 from monitord.state.model import EventKind, State, StateEvent
-from monitord.state.tracker import HISTORY_FILE
 from tests.integration.conftest import DaemonFactory
 from tests.integration.harness import MonitordProcess, free_port, value, wait_for
 from tests.integration.mosquitto import Mosquitto, MqttRecorder, Received, retained

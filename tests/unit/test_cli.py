@@ -9,9 +9,8 @@ import pytest
 
 from monitord.cli import EXIT_CONFIG, EXIT_OK, main
 from monitord.config import load_inventory
-from monitord.state.history import HistoryStore
+from monitord.state.history import HISTORY_FILE, HistoryStore
 from monitord.state.model import Placement, ReasonCode, State, TargetStatus
-from monitord.state.tracker import HISTORY_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 SULBAR = str(ROOT / "config" / "sulbar.yaml")

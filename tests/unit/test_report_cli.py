@@ -17,11 +17,16 @@ import pytest
 import monitord.report.cli as report_cli
 from monitord.report.availability import HistoryData
 from monitord.report.cli import add_maintenance_parser, add_report_parser
-from monitord.report.history_source import _SELECT_LAST_STATE_BEFORE, read_history
+from monitord.report.history_source import read_history
 from monitord.report.maintenance import MAINTENANCE_FILE
 from monitord.report.period import Period, parse_day
 from monitord.report.settings import ReportSettings
-from monitord.state.history import HISTORY_FILE, HistoryError, HistoryStore
+from monitord.state.history import (
+    _SELECT_LAST_STATE_BEFORE,
+    HISTORY_FILE,
+    HistoryError,
+    HistoryStore,
+)
 from monitord.state.model import (
     EventKind,
     Placement,
