@@ -152,13 +152,8 @@ run_monitord() {
     STARTED_PIDS+=("$MD_PID")
 
     # start-up: /-/ready answers 200 (bounded)
-    local i code ready=0
-    for ((i = 0; i < READY_MAX_S * 5; i++)); do
-        kill -0 "$MD_PID" 2> /dev/null || break
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url/-/ready" || true)
-        [ "$code" = 200 ] && { ready=1; break; }
-        sleep 0.2
-    done
+    local i ready=0
+    wait_ready "$MD_PID" "$url" && ready=1
     local ready_s; ready_s=$(calc "\"%.1f\", $(now) - $t_start")
     [ "$ready" = 1 ] || { md_fail "$mode" "/-/ready not 200 after ${ready_s}s"; stop_started; return 0; }
 

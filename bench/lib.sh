@@ -72,6 +72,17 @@ child_of() {
     echo "$c"
 }
 # scrape URL FILE -> "seconds bytes" (curl), bounded
+# Until PID's /-/ready at URL answers 200 (true) or PID dies or READY_MAX_S pass (false).
+wait_ready() {
+    local i code
+    for ((i = 0; i < READY_MAX_S * 5; i++)); do
+        kill -0 "$1" 2> /dev/null || return 1
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$2/-/ready" || true)
+        [ "$code" = 200 ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
 scrape() { curl -sS --max-time 60 -o "$2" -w '%{time_total} %{size_download}\n' "$1"; }
 add_row() { local IFS=$'\t'; echo "$*" >> "$ROWS"; }
 

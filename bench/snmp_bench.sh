@@ -288,13 +288,8 @@ run_monitord() {
     [ -n "$pid" ] || { md_fail "$run" "monitord process did not appear"; stop_started; return 0; }
     STARTED_PIDS+=("$pid")
 
-    local i code ready=0
-    for ((i = 0; i < READY_MAX_S * 5; i++)); do
-        kill -0 "$pid" 2> /dev/null || break
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url/-/ready" || true)
-        [ "$code" = 200 ] && { ready=1; break; }
-        sleep 0.2
-    done
+    local i ready=0
+    wait_ready "$pid" "$url" && ready=1
     [ "$ready" = 1 ] || { md_fail "$run" "/-/ready not 200 after $(calc "\"%.1f\", $(now) - $t_start")s"; stop_started; return 0; }
     # warm-up: every device has finished 3 polls (the first also walks the labels)
     local polled=0 warm="$TMP/warm_$run.prom"
