@@ -142,7 +142,7 @@ class Daemon:
         self._scheduler = Scheduler(ProbeContext(pinger, self._snmp), self._observe, self.metrics,
                                    inventory.max_concurrent_probes, inventory.scheduler_tick)
         self._tracker = await StateTracker.open(inventory.state_dir, inventory.mqtt)
-        await self._tracker.start(inventory.checks)
+        await self._tracker.start()  # _apply's set_checks restores the stored states
         self.registry.register(HistoryCollector(self._tracker.history_counts))
         if self._tracker.publisher is not None:
             publisher = self._tracker.publisher

@@ -47,6 +47,7 @@ class StateTracker:
         self._idle.set()
         self._tasks: list[asyncio.Task[None]] = []
         self._run_id: int | None = None
+        self._restored: dict[str, TargetStatus] = {}  # stored states, until the first set_checks
         self.events_written = 0
         self.write_failures = 0
 
@@ -69,11 +70,10 @@ class StateTracker:
     def statuses(self) -> Mapping[str, TargetStatus]:
         return self.engine.statuses()
 
-    async def start(self, checks: Iterable[Check]) -> None:
-        """Restore the stored states (so a restart invents no events), then start writing
-        and, if configured, publishing."""
-        restored = await self.history.load_statuses()
-        self._accept(self.engine.set_checks(checks, time.time(), restored))
+    async def start(self) -> None:
+        """Load the stored states (the first set_checks restores them, so a restart invents
+        no events), then start writing and, if configured, publishing."""
+        self._restored = await self.history.load_statuses()
         self._run_id = await self.history.record_run_start(time.time())
         self._tasks.append(asyncio.create_task(self._write_loop(), name="history-writer"))
         if self._mqtt_settings is not None:
@@ -84,7 +84,8 @@ class StateTracker:
     def set_checks(self, checks: Iterable[Check]) -> None:
         checks = tuple(checks)
         before = set(self.engine.statuses())
-        self._accept(self.engine.set_checks(checks, time.time()))
+        restored, self._restored = self._restored, {}  # only new targets take them up anyway
+        self._accept(self.engine.set_checks(checks, time.time(), restored))
         removed = before - set(self.engine.statuses())
         if removed and self.publisher is not None:
             self.publisher.notify_removed(removed)
