@@ -1,4 +1,5 @@
-"""The `monitord` command: run | check-config | targets | probe TARGET | poll TARGET."""
+"""The `monitord` command: run | check-config | targets | probe TARGET | poll TARGET |
+report | maintenance add|list|remove."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from monitord.model import (
     SocketMode,
 )
 from monitord.probers import ProbeContext, probe_icmp
+from monitord.report.cli import add_maintenance_parser, add_report_parser
 from monitord.snmp.context import SnmpContext
 from monitord.state.history import HISTORY_FILE, HistoryError, read_statuses
 from monitord.state.model import TargetStatus
@@ -85,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     p = add("poll", "poll one device over SNMP now and print the samples it gives")
     p.add_argument("target", help="a device id from the config that has snmp")
     p.set_defaults(func=_poll)
+    add_report_parser(sub, DEFAULT_CONFIG)
+    add_maintenance_parser(sub, DEFAULT_CONFIG)
     return parser
 
 

@@ -35,14 +35,21 @@ from monitord.metrics.state_series import StateSeries
 from monitord.metrics.targets import TargetSeries
 from monitord.model import Inventory, Outcome, ProbeResult
 from monitord.probers import ProbeContext
+from monitord.report.cron import cron_trigger
+from monitord.report.maintenance import MaintenanceError
+from monitord.report.pdf import PdfError
+from monitord.report.period import zone
+from monitord.report.scheduled import report_is_missing, write_scheduled_report
 from monitord.scheduler import Scheduler
 from monitord.snmp.context import SnmpContext
+from monitord.state.history import HistoryError
 from monitord.state.model import TargetStatus
 from monitord.state.tracker import StateTracker
 
 log = logging.getLogger(__name__)
 
 RELOAD_TIMEOUT = 60.0
+REPORT_JOB = "scheduled-report"
 
 
 class Daemon:
@@ -62,6 +69,7 @@ class Daemon:
         self._reload_lock: asyncio.Lock | None = None
         self._scheduler: Scheduler | None = None
         self._background: set[asyncio.Task[tuple[bool, str]]] = set()
+        self._housekeeping: AsyncIOScheduler | None = None
 
     def render_metrics(self) -> str:
         """Called from HTTP threads: target series first, then monitord's own metrics."""
@@ -111,6 +119,7 @@ class Daemon:
         assert self._snmp is not None
         self._snmp.set_checks(inventory.checks, inventory.snmp_modules)
         self._scheduler.set_checks(inventory.checks)
+        self._schedule_reports(inventory)
         self.metrics.reload_successful.set(1)
         self.metrics.reload_timestamp.set(time.time())
         # The inventory lives until the next reload: keep the cyclic GC from re-walking it on
@@ -147,11 +156,14 @@ class Daemon:
         if self._tracker.publisher is not None:
             publisher = self._tracker.publisher
             self.registry.register(MqttCollector(lambda: publisher.stats))
-        self._apply(inventory)
-        housekeeping = AsyncIOScheduler()
         # Calendar work goes to APScheduler (DESIGN.md); probes never do.
+        self._housekeeping = housekeeping = AsyncIOScheduler()
+        self._apply(inventory)
         housekeeping.add_job(self._purge_history, CronTrigger(hour=3, minute=17),
                              next_run_time=datetime.now(), coalesce=True, max_instances=1)
+        if await asyncio.to_thread(report_is_missing, inventory, time.time()):
+            log.info("the last scheduled report is missing: writing it now")
+            housekeeping.add_job(self._scheduled_report, next_run_time=datetime.now())
         housekeeping.start()
         http = HttpServer(inventory.listen, Endpoints(self.render_metrics, lambda: self._ready,
                                                       self._reload_from_thread))
@@ -177,6 +189,34 @@ class Daemon:
             await self._snmp.close()
             await self._tracker.close()
         log.info("stopped")
+
+    def _schedule_reports(self, inventory: Inventory) -> None:
+        """(Re)place the report job on every load: a reload may change or remove the schedule."""
+        assert self._housekeeping is not None
+        if self._housekeeping.get_job(REPORT_JOB) is not None:
+            self._housekeeping.remove_job(REPORT_JOB)
+        schedule = inventory.report.schedule
+        if schedule is not None:
+            trigger = cron_trigger(schedule.cron, zone(inventory.report.timezone))
+            # A run missed by up to a day (a busy or suspended machine) still happens, once.
+            self._housekeeping.add_job(self._scheduled_report, trigger, id=REPORT_JOB,
+                                       coalesce=True, max_instances=1,
+                                       misfire_grace_time=86400)
+
+    async def _scheduled_report(self) -> None:
+        """Reading the history and printing a PDF block: a worker thread does it."""
+        assert self.inventory is not None
+        started = time.monotonic()
+        try:
+            await asyncio.to_thread(write_scheduled_report, self.inventory)
+        except (HistoryError, MaintenanceError, PdfError, OSError) as error:
+            self.metrics.report_runs.labels("failure").inc()
+            log.error("scheduled report failed: %s", error)
+            return
+        finally:
+            self.metrics.report_duration.set(time.monotonic() - started)
+        self.metrics.report_runs.labels("success").inc()
+        self.metrics.report_last_success.set(time.time())
 
     async def _purge_history(self) -> None:
         """Retention: drop state events older than history.retention (undelivered ones stay)."""

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from monitord.report.settings import ReportSettings
+
 if TYPE_CHECKING:
     from monitord.snmp.modules import SnmpModule
 
@@ -237,6 +239,7 @@ class Inventory:
     snmp_max_in_flight: int = 200  # SNMP requests outstanding across all devices
     history_retention: float = 400 * 86400.0  # seconds of state events kept
     mqtt: MqttSettings | None = None  # where state events are published, if anywhere
+    report: ReportSettings = field(default_factory=ReportSettings)  # SLOs, windows, schedule
 
     def by_target(self) -> dict[str, Check]:
         """Every device once, by its ICMP check (every device has one)."""

@@ -16,9 +16,10 @@ if [ "$want_test" = 1 ]; then
     # prometheus: promtool and a real server; fping: the peer the ICMP benchmark compares
     # with; iptables: faults; snmpd: the real SNMP agent (v2c, v3) and snmp: its CLI tools;
     # mosquitto: the real MQTT broker the state events go to; prometheus-alertmanager: the
-    # real Alertmanager (and amtool) the alert rules route through
+    # real Alertmanager (and amtool) the alert rules route through; chromium: the report's
+    # PDF printer, and the browser the tests look at the HTML report in
     apt_packages+=(prometheus fping iptables iputils-ping util-linux snmpd snmp
-                   mosquitto mosquitto-clients prometheus-alertmanager)
+                   mosquitto mosquitto-clients prometheus-alertmanager chromium)
 fi
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -21,6 +21,7 @@ from typing import Any, get_origin
 from pydantic import ValidationError
 
 from monitord.config.errors import ConfigError
+from monitord.config.report_schema import resolve_report
 from monitord.config.schema import (
     ConfigFile,
     CoordinatesSpec,
@@ -45,6 +46,8 @@ from monitord.model import (
     SnmpProfile,
     StateParams,
 )
+from monitord.report.pdf import find_chromium
+from monitord.report.settings import ReportSettings
 from monitord.snmp.modules import (
     SnmpModule,
     compile_module,
@@ -184,6 +187,7 @@ class _Resolver:
         if not self.problems:
             self._check_cycles(checks, {p.device.id: p.path for p in placed})
         mqtt = self._mqtt()
+        report = self._report(checks)
         if self.problems:
             raise ConfigError(self.doc.source, self.problems)
         daemon = self.spec.daemon
@@ -201,6 +205,7 @@ class _Resolver:
             snmp_max_in_flight=self.spec.snmp.max_in_flight,
             history_retention=self.spec.history.retention,
             mqtt=mqtt,
+            report=report,
         )
 
     def _profiles(self) -> dict[str, IcmpProfile]:
@@ -240,6 +245,31 @@ class _Resolver:
             connect_timeout=spec.connect_timeout,
             max_backoff=spec.max_backoff,
         )
+
+    def _report(self, checks: list[Check]) -> ReportSettings:
+        """SLOs, maintenance windows and the schedule. A window naming an id the config does
+        not have would silently cover nothing, so it is an error."""
+        spec = self.spec.report
+        try:
+            settings = resolve_report(spec, self.spec.daemon.state_dir)
+        except ValueError as error:
+            self.fail(("report", "maintenance"), str(error))
+            return ReportSettings()
+        known = {"targets": {c.target for c in checks}, "sites": {c.site for c in checks},
+                 "kabupaten": {c.kabupaten for c in checks}, "roles": {c.role for c in checks}}
+        for index, window in enumerate(spec.maintenance):
+            for kind, names in known.items():
+                for name in getattr(window, kind):
+                    if name not in names:
+                        hint = difflib.get_close_matches(name, names, n=1)
+                        self.fail(("report", "maintenance", index, kind),
+                                  f"no {kind.rstrip('s')} {name!r} in this config"
+                                  + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+        if settings.schedule is not None and "pdf" in settings.schedule.formats \
+                and find_chromium() is None:
+            self.fail(("report", "schedule", "formats"), "pdf needs a Chromium to print with, "
+                      "and none was found: apt install chromium (or set MONITORD_CHROMIUM)")
+        return settings
 
     def _check_tls_files(self, ca_file: str | None, cert_file: str | None,
                          key_file: str | None) -> None:

@@ -8,20 +8,29 @@ reports count days in, and planned maintenance windows. Validated strictly, like
       maintenance:
         - {kabupaten: [mamasa], roles: [kabupaten-link], start: 2025-03-01 22:00,
            end: 2025-03-02 02:00, reason: penggantian radio}
+      schedule:                      # the daemon writes the report itself
+        cron: "0 6 1 * *"            # 06:00 on the 1st, in `timezone`
+        period: month                # the whole calendar month before
+        formats: [html, pdf, csv]
+        languages: [id, en]
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from monitord.report.cron import cron_trigger
+from monitord.report.i18n import Language
 from monitord.report.period import PeriodError, to_epoch, zone
 from monitord.report.settings import (
     DEFAULT_LONGEST_INCIDENTS,
     DEFAULT_SLO,
     MaintenanceWindow,
+    ReportSchedule,
     ReportSettings,
     TargetSelector,
 )
@@ -66,15 +75,35 @@ class MaintenanceSpec(_Strict):
         return self
 
 
+def _cron(value: object) -> object:
+    if isinstance(value, str):
+        cron_trigger(value, None)  # its ValueError names the field that is wrong
+    return value
+
+
+ReportFormat = Literal["html", "pdf", "csv", "json"]
+
+
+class ScheduleSpec(_Strict):
+    """Reports the daemon writes on its own, to `directory` (default STATE_DIR/reports)."""
+
+    cron: Annotated[str, BeforeValidator(_cron)]
+    period: Literal["month", "week", "day"] = "month"
+    directory: str | None = None
+    formats: list[ReportFormat] = Field(default=["html", "csv"], min_length=1)
+    languages: list[Language] = Field(default=["id"], min_length=1)
+
+
 class ReportSpec(_Strict):
     timezone: Annotated[str | None, BeforeValidator(_timezone)] = None
     default_slo: Percent = DEFAULT_SLO
     slo: dict[_Role, Percent] = Field(default_factory=dict)
     longest_incidents: int = Field(default=DEFAULT_LONGEST_INCIDENTS, ge=1, le=1000)
     maintenance: list[MaintenanceSpec] = Field(default_factory=list)
+    schedule: ScheduleSpec | None = None
 
 
-def resolve_report(spec: ReportSpec) -> ReportSettings:
+def resolve_report(spec: ReportSpec, state_dir: str) -> ReportSettings:
     """The resolved settings. Raises ValueError (naming the window) for a window that ends
     before it starts once both times are placed in the zone."""
     windows = []
@@ -88,4 +117,14 @@ def resolve_report(spec: ReportSpec) -> ReportSettings:
                                     frozenset(window.kabupaten), frozenset(window.roles))))
     return ReportSettings(slo=dict(spec.slo), default_slo=spec.default_slo,
                           timezone=spec.timezone, maintenance=tuple(windows),
-                          longest_incidents=spec.longest_incidents)
+                          longest_incidents=spec.longest_incidents,
+                          schedule=_schedule(spec.schedule, state_dir))
+
+
+def _schedule(spec: ScheduleSpec | None, state_dir: str) -> ReportSchedule | None:
+    if spec is None:
+        return None
+    directory = spec.directory or str(Path(state_dir) / "reports")
+    return ReportSchedule(cron=spec.cron, period=spec.period, directory=directory,
+                          formats=tuple(dict.fromkeys(spec.formats)),
+                          languages=tuple(dict.fromkeys(spec.languages)))

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from monitord.config.report_schema import ReportSpec
 from monitord.config.snmp_schema import DeviceSnmp, SnmpSpec
 from monitord.config.state_schema import HistorySpec, MqttSpec, StateSpec
 from monitord.config.values import Duration, parse_duration
@@ -154,4 +155,5 @@ class ConfigFile(_Strict):
     snmp: SnmpSpec = Field(default_factory=SnmpSpec)
     history: HistorySpec = Field(default_factory=HistorySpec)
     mqtt: MqttSpec | None = None  # publish state events; without it events are only stored
+    report: ReportSpec = Field(default_factory=ReportSpec)  # SLOs, maintenance, schedule
     province: ProvinceSpec

@@ -70,6 +70,22 @@ class SelfMetrics:
         self.targets = Gauge(
             "monitord_targets", "Checks in the running configuration.", ["kind"], registry=registry
         )
+        self.report_runs = Counter(
+            "monitord_report_runs", "Scheduled report runs (report.schedule), by result.",
+            ["result"], registry=registry,
+        )
+        for result in ("success", "failure"):
+            self.report_runs.labels(result)
+        self.report_last_success = Gauge(
+            "monitord_report_last_success_timestamp_seconds",
+            "When the scheduled report was last written completely (0: not since start).",
+            registry=registry,
+        )
+        self.report_duration = Gauge(
+            "monitord_report_duration_seconds",
+            "How long the last scheduled report run took, all formats and languages.",
+            registry=registry,
+        )
         Gauge(
             "monitord_build_info", "monitord version and Python runtime.",
             ["version", "python"], registry=registry,

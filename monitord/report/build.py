@@ -19,9 +19,8 @@ __all__ = ["build_report", "report_settings"]
 
 
 def report_settings(inventory: Inventory) -> ReportSettings:
-    """The inventory's resolved `report` section; the defaults until the config has one."""
-    settings = getattr(inventory, "report", None)
-    return settings if isinstance(settings, ReportSettings) else ReportSettings()
+    """The inventory's resolved `report` section."""
+    return inventory.report
 
 
 def build_report(inventory: Inventory, settings: ReportSettings, period: Period, now: float,

@@ -10,40 +10,37 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from monitord.config import load_inventory
 from monitord.model import Inventory
-from monitord.report.availability import Report
 from monitord.report.build import build_report, report_settings
-from monitord.report.html_format import render_html
-from monitord.report.i18n import LANGUAGES, Language
-from monitord.report.machine_formats import render_csv, render_json
+from monitord.report.i18n import LANGUAGES
 from monitord.report.maintenance import (
     MAINTENANCE_FILE,
     MaintenanceError,
     MaintenanceStore,
     read_windows,
 )
+from monitord.report.output import FORMATS, render, write_atomically
+from monitord.report.pdf import PdfError
 from monitord.report.period import Period, PeriodError, parse_day, parse_moment, to_local
 from monitord.report.progress import TerminalProgress
 from monitord.report.settings import MaintenanceWindow, ReportSettings, TargetSelector
 from monitord.state.history import HistoryError
 
-__all__ = ["FORMATS", "add_maintenance_parser", "add_report_parser", "render"]
+__all__ = ["add_maintenance_parser", "add_report_parser"]
 
 # As monitord.cli's: 0 done, 1 not found, 2 bad input or unusable files.
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
 EXIT_USAGE = 2
 
-FORMATS = ("json", "csv", "html")
-_SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".html": "html", ".htm": "html"}
+_SUFFIX_FORMATS = {".json": "json", ".csv": "csv", ".html": "html", ".htm": "html",
+                   ".pdf": "pdf"}
 
 
 def add_report_parser(subparsers: Any, default_config: str) -> argparse.ArgumentParser:
@@ -60,7 +57,7 @@ def add_report_parser(subparsers: Any, default_config: str) -> argparse.Argument
     parser.add_argument("--format", choices=FORMATS,
                         help="default: from --output's suffix, else json")
     parser.add_argument("--lang", choices=LANGUAGES, default="id",
-                        help="language of the HTML page: id (Bahasa Indonesia) or en")
+                        help="language of the HTML page and PDF: id (Bahasa Indonesia) or en")
     parser.add_argument("-o", "--output", help="file to write (default: standard output)")
     parser.set_defaults(func=run_report)
     return parser
@@ -119,23 +116,20 @@ def run_report(args: argparse.Namespace) -> int:
         progress.finish()
         return _fail(error)
     progress.finish()
-    text = render(report, output_format, args.lang)
+    if output_format == "pdf" and args.output is None:
+        return _fail("a PDF goes to a file: give -o FILE.pdf")
+    try:
+        content = render(report, output_format, args.lang)
+    except PdfError as error:
+        return _fail(error)
     if args.output is None:
-        sys.stdout.write(text)
+        sys.stdout.buffer.write(content)
     else:
         try:
-            _write_atomically(Path(args.output), text)
+            write_atomically(Path(args.output), content)
         except OSError as error:
             return _fail(f"cannot write {args.output}: {error.strerror or error}")
     return EXIT_OK
-
-
-def render(report: Report, output_format: str, language: Language) -> str:
-    if output_format == "html":
-        return render_html(report, language)
-    if output_format == "csv":
-        return render_csv(report)
-    return render_json(report)
 
 
 def _output_format(chosen: str | None, output: str | None) -> str | None:
@@ -145,19 +139,6 @@ def _output_format(chosen: str | None, output: str | None) -> str | None:
     if output is None:
         return "json"
     return _SUFFIX_FORMATS.get(Path(output).suffix.lower())
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Readers (a web server, a mail job) never see half a report."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temporary, 0o644)  # a report is for sharing; mkstemp would make it 0600
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 # -- maintenance ------------------------------------------------------------------------------

@@ -28,16 +28,21 @@ dl.meta dd { margin: 0; }
 .card .value { font-size: 18px; font-weight: bold; }
 table { border-collapse: collapse; width: 100%; margin: 4px 0 8px; }
 th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; }
-th { background: #eee; }
-td.num, th.num { text-align: right; white-space: nowrap; }
+th { background: #eee; vertical-align: bottom; }
+td.num, th.num { text-align: right; }
+td.num { white-space: nowrap; }  /* headers wrap instead: "Perangkat di bawah target" on one
+                                    line made the device table too wide for A4 */
 tr.below td { color: #b71c1c; }
 tr.below td.flag { font-weight: bold; }
 p.note { font-size: 11px; color: #555; margin: 2px 0; }
 .chart { margin: 8px 0 4px; break-inside: avoid; }
+@page { size: A4 landscape; margin: 12mm; }
 @media print {
-  body { max-width: none; margin: 0; font-size: 10px; }
-  @page { size: A4 landscape; margin: 12mm; }
-  tr { break-inside: avoid; }
+  /* What runs past the page's width makes Chromium shrink the whole page to fit. */
+  body { max-width: none; margin: 0; padding: 0; font-size: 10px; }
+  /* Red rows, grey headers and the bars carry meaning: print them even without backgrounds. */
+  * { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+  tr, .chart, svg { break-inside: avoid; }
   thead { display: table-header-group; }
   section.small { break-inside: avoid; }
 }
@@ -138,11 +143,11 @@ class _Page:
                            tooltip=f"{t.long_day(day.day)}: {count} {t('incidents').lower()}")
                   for day, (_, count) in zip(days, self.report.incidents_per_day, strict=True)]
         return (
-            '<section class="small"><div class="chart">'
+            '<section class="small"><div class="chart" data-chart="availability-kabupaten">'
             + availability_chart(bars, t("chart_kabupaten"),
                                  lambda value: t.percent(value, decimals=1))
             + f'</div><p class="note">{escape(t("chart_kabupaten_note"))}</p></section>\n'
-            '<section class="small"><div class="chart">'
+            '<section class="small"><div class="chart" data-chart="incidents-per-day">'
             + daily_chart(counts, t("chart_days")) + "</div></section>\n")
 
     def _totals_cells(self, totals: Totals, below: bool) -> list[str]:

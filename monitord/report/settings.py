@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from monitord.report.i18n import Language
+
 if TYPE_CHECKING:  # only annotations: monitord.model can import this module without a cycle
     from monitord.state.model import Placement
 
@@ -69,6 +71,17 @@ class MaintenanceWindow:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportSchedule:
+    """The daemon's own reports: when, over which period, where and in which forms."""
+
+    cron: str  # five fields (minute hour day month weekday), in the report's time zone
+    period: str  # the whole calendar "month", "week" (Monday to Sunday) or "day" before a run
+    directory: str  # resolved: report.schedule.directory or STATE_DIR/reports
+    formats: tuple[str, ...]
+    languages: tuple[Language, ...]  # of the HTML and PDF; JSON and CSV have one language
+
+
+@dataclass(frozen=True, slots=True)
 class ReportSettings:
     """The resolved `report` config section."""
 
@@ -77,6 +90,7 @@ class ReportSettings:
     timezone: str | None = None  # IANA name for days and times; None: the system's local time
     maintenance: tuple[MaintenanceWindow, ...] = ()
     longest_incidents: int = DEFAULT_LONGEST_INCIDENTS  # how many the report lists
+    schedule: ReportSchedule | None = None  # None: reports only on demand (`monitord report`)
 
     def slo_for(self, role: str) -> float:
         return self.slo.get(role, self.default_slo)

@@ -218,6 +218,20 @@ INVALID: dict[str, list[str]] = {
         "line 4: mqtt.topic_prefix: 'spbe/#/sulbar' is not a topic prefix: levels separated by "
         "single '/', no wildcards (+ #), no leading or trailing '/'",
     ],
+    "invalid-report-schema.yaml": [
+        "line 4: report.timezone: unknown time zone 'Asia/Makasar' (use an IANA name such as "
+        "Asia/Jakarta, Asia/Makassar or Asia/Jayapura)",
+        "line 5: report.slo.kabupaten-link: Input should be less than or equal to 100",
+        "line 7: report.schedule.cron: '0 6 * * 8' is not a valid cron expression: "
+        "day-of-week '8': '8' is not a number from 0 to 7",
+        "line 8: report.schedule.formats[1]: Input should be 'html', 'pdf', 'csv' or 'json'",
+    ],
+    "invalid-report-windows.yaml": [
+        "line 5: report.maintenance[0].kabupaten: no kabupaten 'majne' in this config "
+        "(did you mean 'majene'?)",
+        "line 6: report.maintenance[1].roles: no role 'kabupaten-lnk' in this config "
+        "(did you mean 'kabupaten-link'?)",
+    ],
     "invalid-mqtt-auth.yaml": ["line 2: mqtt: password is given without username"],
     "invalid-mqtt-tls.yaml": [
         "line 7: mqtt.tls.ca_file: cannot load CA certificates from "

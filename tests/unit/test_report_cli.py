@@ -14,13 +14,11 @@ from typing import Any
 
 import pytest
 
-import monitord.report.cli as report_cli
 from monitord.report.availability import HistoryData
 from monitord.report.cli import add_maintenance_parser, add_report_parser
 from monitord.report.history_source import read_history
 from monitord.report.maintenance import MAINTENANCE_FILE
 from monitord.report.period import Period, parse_day
-from monitord.report.settings import ReportSettings
 from monitord.state.history import (
     _SELECT_LAST_STATE_BEFORE,
     HISTORY_FILE,
@@ -45,6 +43,9 @@ T0 = PERIOD.start  # 2025-01-06 00:00 WITA
 CONFIG = """
 daemon:
   state_dir: {state_dir}
+report:
+  timezone: Asia/Makassar
+  slo: {{kabupaten-link: 98, village-ap: 95, dc-network: 99.5}}
 province:
   id: sulbar
   uplink: prov-core
@@ -113,14 +114,8 @@ class Lab:
         self.store.record_run_start(T0 + 16 * H)  # still running
 
 
-SETTINGS = ReportSettings(slo={"kabupaten-link": 98.0, "village-ap": 95.0, "dc-network": 99.5},
-                          timezone="Asia/Makassar")
-
-
 @pytest.fixture
-def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
-    # Until the config schema has a `report:` section, the settings come through this seam.
-    monkeypatch.setattr(report_cli, "report_settings", lambda inventory: SETTINGS)
+def lab(tmp_path: Path) -> Iterator[Lab]:
     made = Lab(tmp_path)
     yield made
     made.store.close()
@@ -168,6 +163,9 @@ def test_json_report_from_a_history_the_daemon_is_still_writing(lab: Lab,
     assert link["availability_percent"] == round(100 * 21 / 23, 4)
     assert link["caused_down_minutes"] == 120.0
     assert link["below_slo"] is True
+    # The SLOs are the config file's `report.slo`.
+    assert document["slo"]["roles"] == {"dc-network": 99.5, "kabupaten-link": 98.0,
+                                        "village-ap": 95.0}
     assert desa["parent_down_minutes"] == 120.0
     assert desa["own_down_minutes"] == 0.0
     assert desa["own_availability_percent"] == 100.0
@@ -306,7 +304,7 @@ def test_report_errors_name_the_problem(lab: Lab, tmp_path: Path,
     assert run_cli(*args, "--from", "2025-13-01", "--to", "2025-01-01") == 2
     assert "is not a date (use YYYY-MM-DD)" in capsys.readouterr().err
     assert run_cli(*args, "--from", FIRST_DAY, "--to", FIRST_DAY,
-                   "-o", str(tmp_path / "report.pdf")) == 2
+                   "-o", str(tmp_path / "report.docx")) == 2
     assert "give --format" in capsys.readouterr().err
     lab.store.close()
     (lab.state_dir / HISTORY_FILE).unlink()

@@ -17,12 +17,18 @@ from monitord.report.maintenance import (
     MaintenanceStore,
     read_windows,
 )
-from monitord.report.settings import MaintenanceWindow, ReportSettings, TargetSelector
+from monitord.report.settings import (
+    MaintenanceWindow,
+    ReportSchedule,
+    ReportSettings,
+    TargetSelector,
+)
 from monitord.state.model import Placement
 
 DESA = Placement(target="desa-a", province="sulbar", kabupaten="mamasa", site="desa-a",
                  role="village-ap", address="10.76.3.11")
 
+STATE_DIR = "/var/lib/monitord"
 SECTION = """
 timezone: Asia/Makassar
 default_slo: 96
@@ -41,7 +47,7 @@ maintenance:
 
 
 def test_the_config_section_resolves_times_in_its_zone() -> None:
-    settings = resolve_report(ReportSpec.model_validate(yaml.safe_load(SECTION)))
+    settings = resolve_report(ReportSpec.model_validate(yaml.safe_load(SECTION)), STATE_DIR)
     assert settings.slo_for("kabupaten-link") == 98.0
     assert settings.slo_for("printer") == 96.0
     assert settings.timezone == "Asia/Makassar"
@@ -55,7 +61,7 @@ def test_the_config_section_resolves_times_in_its_zone() -> None:
 
 
 def test_an_empty_section_gives_the_defaults() -> None:
-    assert resolve_report(ReportSpec()) == ReportSettings()
+    assert resolve_report(ReportSpec(), STATE_DIR) == ReportSettings()
 
 
 @pytest.mark.parametrize(("section", "message"), [
@@ -135,3 +141,17 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(MaintenanceError, match="newer monitord"):
         read_windows(path)
+
+
+def test_the_schedule_writes_to_the_state_directory_unless_told() -> None:
+    spec = ReportSpec.model_validate({"schedule": {"cron": "0 6 1 * *",
+                                                   "formats": ["html", "csv", "html"]}})
+    schedule = resolve_report(spec, STATE_DIR).schedule
+    assert schedule is not None
+    assert (schedule.directory, schedule.period, schedule.formats, schedule.languages) == (
+        "/var/lib/monitord/reports", "month", ("html", "csv"), ("id",))
+    elsewhere = ReportSpec.model_validate({"schedule": {"cron": "0 6 * * 1", "period": "week",
+                                                        "directory": "/srv/laporan"}})
+    assert resolve_report(elsewhere, STATE_DIR).schedule == ReportSchedule(
+        cron="0 6 * * 1", period="week", directory="/srv/laporan", formats=("html", "csv"),
+        languages=("id",))
