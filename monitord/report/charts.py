@@ -8,10 +8,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-__all__ = ["AvailabilityBar", "DayCount", "availability_chart", "daily_chart"]
+__all__ = ["BAD_COLOUR", "GOOD_COLOUR", "AvailabilityBar", "DayCount", "availability_chart",
+           "daily_chart"]
 
-_GOOD = "#2e7d32"
-_BAD = "#c62828"
+GOOD_COLOUR = "#2e7d32"  # bars that meet their target (the tests look for these colours)
+BAD_COLOUR = "#c62828"
 _GRID = "#d0d0d0"
 _INK = "#222"
 
@@ -59,7 +60,7 @@ def availability_chart(bars: Sequence[AvailabilityBar], title: str,
         parts.append(f'<text x="{label_width - 6}" y="{y + 15}" text-anchor="end">'
                      f'{escape(bar.label)}</text>')
         if bar.value is not None:
-            colour = _BAD if bar.below else _GOOD
+            colour = BAD_COLOUR if bar.below else GOOD_COLOUR
             parts.append(f'<rect class="bar" x="{label_width}" y="{y + 4}" '
                          f'width="{max(x(bar.value) - label_width, 1.0):.1f}" height="{row - 8}" '
                          f'fill="{colour}"><title>{escape(bar.label)}: '
@@ -99,7 +100,7 @@ def daily_chart(days: Sequence[DayCount], title: str) -> str:
         if day.count:
             parts.append(f'<rect class="bar" x="{x + (slot - bar_width) / 2:.1f}" '
                          f'y="{y(day.count):.1f}" width="{bar_width:.1f}" '
-                         f'height="{top + plot_height - y(day.count):.1f}" fill="{_BAD}">'
+                         f'height="{top + plot_height - y(day.count):.1f}" fill="{BAD_COLOUR}">'
                          f'<title>{escape(day.tooltip)}</title></rect>')
         if day.label:
             parts.append(f'<text x="{x + slot / 2:.1f}" y="{top + plot_height + 14}" '

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitord.report.availability import Level, Report
-from monitord.report.charts import _BAD, _GOOD
+from monitord.report.charts import BAD_COLOUR, GOOD_COLOUR
 from monitord.report.html_format import render_html
 from monitord.report.i18n import Language, Texts
 from monitord.report.pdf import html_to_pdf
@@ -134,9 +134,9 @@ def assert_charts_drawn(view: PageView) -> None:
         assert chart.box.x >= 0
         assert chart.box.x + chart.box.width <= view.viewport_width + 0.5, chart
     kabupaten = view.charts["availability-kabupaten"].png
-    assert count_colour(kabupaten, _GOOD) >= MIN_COLOUR_PX  # met their targets
-    assert count_colour(kabupaten, _BAD) >= MIN_COLOUR_PX  # majene, below
-    assert count_colour(view.charts["incidents-per-day"].png, _BAD) >= MIN_COLOUR_PX
+    assert count_colour(kabupaten, GOOD_COLOUR) >= MIN_COLOUR_PX  # met their targets
+    assert count_colour(kabupaten, BAD_COLOUR) >= MIN_COLOUR_PX  # majene, below
+    assert count_colour(view.charts["incidents-per-day"].png, BAD_COLOUR) >= MIN_COLOUR_PX
 
 
 def test_charts_are_visible_sized_and_coloured_on_screen(rendered: Rendered,
@@ -177,8 +177,8 @@ def test_the_pdf_is_a4_landscape_with_the_charts_headings_and_kabupaten(
 
 
 def assert_pdf_in_colour(pages: list[PdfPage]) -> None:
-    good = sum(count_colour(page.png, _GOOD) for page in pages)
-    bad = sum(count_colour(page.png, _BAD) for page in pages)
+    good = sum(count_colour(page.png, GOOD_COLOUR) for page in pages)
+    bad = sum(count_colour(page.png, BAD_COLOUR) for page in pages)
     assert good >= MIN_COLOUR_PX, "no green bar in the PDF"
     assert bad >= MIN_COLOUR_PX, "no red bar in the PDF"
 
