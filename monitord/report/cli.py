@@ -17,7 +17,8 @@ from typing import Any
 
 from monitord.config import load_inventory
 from monitord.model import Inventory
-from monitord.report.build import build_report, report_settings
+from monitord.report.availability import HistoryData, Progress
+from monitord.report.build import HistoryReader, build_report, report_settings
 from monitord.report.i18n import LANGUAGES
 from monitord.report.maintenance import (
     MAINTENANCE_FILE,
@@ -29,6 +30,7 @@ from monitord.report.output import FORMATS, render, write_atomically
 from monitord.report.pdf import PdfError
 from monitord.report.period import Period, PeriodError, parse_day, parse_moment, to_local
 from monitord.report.progress import TerminalProgress
+from monitord.report.prometheus_source import PrometheusSourceError, read_prometheus
 from monitord.report.settings import MaintenanceWindow, ReportSettings, TargetSelector
 from monitord.state.history import HistoryError
 
@@ -59,6 +61,16 @@ def add_report_parser(subparsers: Any, default_config: str) -> argparse.Argument
     parser.add_argument("--lang", choices=LANGUAGES, default="id",
                         help="language of the HTML page and PDF: id (Bahasa Indonesia) or en")
     parser.add_argument("-o", "--output", help="file to write (default: standard output)")
+    parser.add_argument("--source", choices=("history", "prometheus"), default="history",
+                        help="history: this monitord's event store (exact); prometheus: the "
+                             "metrics of every shard, sampled every --prometheus-step")
+    parser.add_argument("--prometheus-url", metavar="URL",
+                        help="Prometheus (or a compatible query API) for --source prometheus")
+    parser.add_argument("--prometheus-step", type=_positive_seconds, default=15.0,
+                        metavar="SECONDS", help="sampling step (default 15): each state change "
+                        "is timed within step + scrape interval")
+    parser.add_argument("--prometheus-selector", default="", metavar="MATCHERS",
+                        help='extra label matchers for every query, e.g. province="sulbar"')
     parser.set_defaults(func=run_report)
     return parser
 
@@ -102,22 +114,54 @@ def _config_option(parser: argparse.ArgumentParser, default_config: str) -> None
 
 # -- report ---------------------------------------------------------------------------------------
 
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} s: use a step from 0 to 3600 s")
+    return seconds
+
+
+def _reader(args: argparse.Namespace) -> HistoryReader | None:
+    if args.source == "history":
+        return None
+    url = args.prometheus_url
+
+    def read(period: Period, now: float, progress: Progress | None) -> HistoryData:
+        return read_prometheus(url, period, now, progress, step=args.prometheus_step,
+                               selector=args.prometheus_selector)
+    return read
+
+
+def _usage_problem(args: argparse.Namespace, output_format: str | None) -> str | None:
+    if output_format is None:
+        return f"cannot tell the format from {args.output!r}: give --format"
+    if output_format == "pdf" and args.output is None:
+        return "a PDF goes to a file: give -o FILE.pdf"
+    if args.source == "prometheus" and not args.prometheus_url:
+        return "--source prometheus needs --prometheus-url URL"
+    return None
+
+
 def run_report(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.config)
     settings = report_settings(inventory)
     output_format = _output_format(args.format, args.output)
-    if output_format is None:
-        return _fail(f"cannot tell the format from {args.output!r}: give --format")
+    problem = _usage_problem(args, output_format)
+    if problem is not None:
+        return _fail(problem)
+    assert output_format is not None
     progress = TerminalProgress()
     try:
         period = Period(parse_day(args.first_day), parse_day(args.last_day), settings.timezone)
-        report = build_report(inventory, settings, period, time.time(), progress)
-    except (PeriodError, HistoryError, MaintenanceError) as error:
+        report = build_report(inventory, settings, period, time.time(), progress,
+                              _reader(args), args.source)
+    except (PeriodError, HistoryError, MaintenanceError, PrometheusSourceError) as error:
         progress.finish()
         return _fail(error)
     progress.finish()
-    if output_format == "pdf" and args.output is None:
-        return _fail("a PDF goes to a file: give -o FILE.pdf")
     try:
         content = render(report, output_format, args.lang)
     except PdfError as error:

@@ -97,7 +97,7 @@ class _Page:
                            f"{t.long_day(report.period.last_day)}"),
                 ("timezone", report.period.zone_label),
                 ("generated", t.moment(report.generated)),
-                ("source", t("source_history"))]
+                ("source", t(f"source_{report.source}"))]
         items = "".join(f"<dt>{escape(t(key))}</dt><dd>{escape(value)}</dd>"
                         for key, value in rows)
         return f"<h1>{escape(t('title'))}</h1>\n<dl class=\"meta\">{items}</dl>\n"

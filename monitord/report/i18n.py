@@ -20,6 +20,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "timezone": ("Zona waktu", "Time zone"),
     "source": ("Sumber data", "Data source"),
     "source_history": ("riwayat kejadian monitord", "monitord's event history"),
+    "source_prometheus": ("metrik Prometheus (sampel per langkah)",
+                          "Prometheus metrics (sampled per step)"),
     "summary": ("Ringkasan", "Summary"),
     "availability": ("Ketersediaan", "Availability"),
     "own_availability": ("Ketersediaan sendiri", "Own availability"),

@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -168,7 +168,10 @@ class Prometheus:
     sending alerts to `alertmanager` when given), with storage in `workdir`; stopped by PID."""
 
     def __init__(self, workdir: Path, scrape: str, rule_files: list[Path] | None = None,
-                 alertmanager: str | None = None, scrape_job: Mapping[str, Any] | None = None) -> None:
+                 alertmanager: str | None = None, scrape_job: Mapping[str, Any] | None = None,
+                 extra_args: Sequence[str] = ()) -> None:
+        """`extra_args`: more command-line flags; a --storage.tsdb.retention.time among them
+        replaces the 1h default (Prometheus refuses the flag twice)."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -182,10 +185,12 @@ class Prometheus:
         self.config = workdir / "prometheus.yml"
         self.config.write_text(yaml.safe_dump(doc, sort_keys=False))
         self.log_path = workdir / "prometheus.log"
+        retention = [] if any(a.startswith("--storage.tsdb.retention.time=") for a in extra_args) \
+            else ["--storage.tsdb.retention.time=1h"]
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 ["prometheus", f"--config.file={self.config}", f"--storage.tsdb.path={workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h"],
+                 f"--web.listen-address=127.0.0.1:{self.port}", *retention, *extra_args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             wait_for("prometheus ready", _ready("prometheus", self.proc, self.url, self.log_path),
@@ -244,8 +249,9 @@ class Prometheus:
 @contextmanager
 def prometheus(workdir: Path, scrape: str, rule_files: list[Path] | None = None,
                alertmanager: str | None = None,
-               scrape_job: Mapping[str, Any] | None = None) -> Iterator[Prometheus]:
-    server = Prometheus(workdir, scrape, rule_files, alertmanager, scrape_job)
+               scrape_job: Mapping[str, Any] | None = None,
+               extra_args: Sequence[str] = ()) -> Iterator[Prometheus]:
+    server = Prometheus(workdir, scrape, rule_files, alertmanager, scrape_job, extra_args)
     try:
         yield server
     finally:

@@ -51,6 +51,8 @@ OWN_TOLERANCE = INTERVAL + TIMEOUT + 0.3  # + scheduling slack on a loaded machi
 PARENT_TOLERANCE = 2 * INTERVAL + TIMEOUT + 0.3
 LINK_OUTAGE, VILLAGE_OUTAGE, MAINTENANCE_OUTAGE, MONITORD_GAP = 20.0, 12.0, 10.0, 8.0
 VILLAGES = ("desa-a", "desa-b", "desa-c")
+STEP, SCRAPE = 1.0, 1.0  # --prometheus-step, and the test Prometheus's scrape interval
+PROMETHEUS_TOLERANCE = 2 * (STEP + SCRAPE)
 
 
 @dataclass
@@ -263,6 +265,25 @@ def test_time_monitord_was_stopped_is_no_data(scenario: Scenario) -> None:
     assert scenario.gap_min - 0.1 <= gaps[-1] <= scenario.gap_max + 0.1, gaps
     for target in ("prov-core", "majene-link", *VILLAGES):
         assert seconds(row(document, target)["no_data_minutes"]) >= scenario.gap_min
+
+
+def test_prometheus_gives_the_same_figures_within_its_sampling(scenario: Scenario) -> None:
+    """--source prometheus times every change at the first step (STEP) at or after the first
+    scrape (every SCRAPE) that saw it: each edge within STEP + SCRAPE, both edges of one
+    outage alike, so a single outage's length agrees within PROMETHEUS_TOLERANCE."""
+    history = report(scenario)
+    sampled = report(scenario, "--source", "prometheus", "--prometheus-url",
+                     scenario.prometheus_url, "--prometheus-step", f"{STEP:g}")
+    assert (history["source"], sampled["source"]) == ("history", "prometheus")
+    for target, kind in (("majene-link", "own_down_minutes"), ("desa-b", "own_down_minutes"),
+                         ("desa-a", "parent_down_minutes"), ("desa-c", "maintenance_minutes")):
+        assert seconds(row(sampled, target)[kind]) == pytest.approx(
+            seconds(row(history, target)[kind]), abs=PROMETHEUS_TOLERANCE), (target, kind)
+    for target in ("prov-core", "majene-link", *VILLAGES):
+        assert row(sampled, target)["incidents"] == row(history, target)["incidents"], target
+    assert list(row(sampled, "desa-a")["parent_down_by_root_minutes"]) == ["majene-link"]
+    assert seconds(sampled["monitord_not_running"][-1]["minutes"]) == pytest.approx(
+        seconds(history["monitord_not_running"][-1]["minutes"]), abs=PROMETHEUS_TOLERANCE)
 
 
 def test_the_daemon_wrote_the_missing_scheduled_report_at_start(scenario: Scenario) -> None:
