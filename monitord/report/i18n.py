@@ -115,6 +115,7 @@ _MONTHS = {
            "September", "October", "November", "December"),
 }
 _DURATION_UNITS = {"id": ("hari", "jam", "menit"), "en": ("d", "h", "min")}
+_SECOND_UNIT = {"id": "detik", "en": "s"}
 
 
 class Texts:
@@ -143,9 +144,12 @@ class Texts:
         return f"{self.number(math.floor(value * factor + 1e-6) / factor, decimals)}%"
 
     def duration(self, seconds: float | None) -> str:
-        """Rounded to the minute: 3 jam 5 menit / 3 h 5 min; 0 for none."""
+        """Rounded to the minute: 3 jam 5 menit / 3 h 5 min; 0 for none. Under a minute in
+        seconds (45 detik), so a short outage that counts as an incident is not shown as 0."""
         if seconds is None:
             return MISSING
+        if 0 < seconds < 59.5:
+            return f"{max(1, round(seconds))} {_SECOND_UNIT[self.language]}"
         day_unit, hour_unit, minute_unit = _DURATION_UNITS[self.language]
         minutes = round(seconds / 60)
         days, rest = divmod(minutes, 24 * 60)

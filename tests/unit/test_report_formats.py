@@ -160,6 +160,9 @@ def test_numbers_durations_and_dates_per_language() -> None:
     assert indonesian.duration(3 * 86400 + 4 * 3600 + 5 * 60) == "3 hari 4 jam"
     assert english.duration(2 * 3600 + 15 * 60) == "2 h 15 min"
     assert english.duration(0) == "0 min"
+    assert indonesian.duration(19.74) == "20 detik"
+    assert english.duration(0.2) == "1 s"
+    assert english.duration(59.7) == "1 min"
     assert indonesian.long_day(date(2025, 8, 17)) == "17 Agustus 2025"
     assert indonesian.moment(T0 + 14.5 * H) == "6 Januari 2025 21.30"  # WIB, UTC+7
     assert english.moment(T0 + 14.5 * H) == "6 January 2025 21:30"
