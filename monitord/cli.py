@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import ipaddress
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from monitord.config.inventory import DEFAULT_PROFILE
 from monitord.daemon import Daemon
 from monitord.icmp.pinger import Pinger
 from monitord.icmp.sockets import IcmpSocketError
+from monitord.logformat import configure_logging, hide_secrets, secrets_in
 from monitord.model import (
     Check,
     IcmpProfile,
@@ -45,11 +45,11 @@ EXIT_CONFIG = 2
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    try:
+        configure_logging(args.log_level, args.log_format)
+    except ValueError as exc:  # choices are not checked for defaults from the environment
+        print(f"monitord: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         return int(args.func(args))
     except ConfigError as exc:
@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"monitord {__version__}")
     parser.add_argument("--log-level", default=os.environ.get("MONITORD_LOG_LEVEL", "info"),
                         choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", default=os.environ.get("MONITORD_LOG_FORMAT", "text"),
+                        choices=["text", "json"], help="json: one object per line, with the "
+                        "event's fields on state-change lines (default: $MONITORD_LOG_FORMAT or "
+                        "text)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -94,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _poll(args: argparse.Namespace) -> int:
     inv = load_inventory(args.config)
+    hide_secrets(secrets_in(inv))
     check = next((c for c in inv.checks if c.kind == "snmp" and c.target == args.target), None)
     if check is None:
         known = sorted(c.target for c in inv.checks if c.kind == "snmp")

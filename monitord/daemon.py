@@ -23,6 +23,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from monitord.config import ConfigError, load_inventory
 from monitord.http import Endpoints, HttpServer
 from monitord.icmp.pinger import Pinger
+from monitord.logformat import hide_secrets, secrets_in
+from monitord.metrics.host_metrics import HostCollector
+from monitord.metrics.loop_lag import LoopLagMonitor
 from monitord.metrics.mqtt_metrics import MqttCollector
 from monitord.metrics.selfmetrics import (
     HistoryCollector,
@@ -57,6 +60,8 @@ class Daemon:
         self.config_path = str(config_path)
         self.registry = CollectorRegistry(auto_describe=True)
         self.metrics = SelfMetrics(self.registry)
+        self.loop_lag = LoopLagMonitor()
+        self.registry.register(self.loop_lag)
         self.series = TargetSeries()
         self.snmp_series = SnmpSeries()
         self._snmp: SnmpContext | None = None
@@ -104,6 +109,7 @@ class Daemon:
             return True, message
 
     def _apply(self, inventory: Inventory) -> None:
+        hide_secrets(secrets_in(inventory))  # before anything below can log one
         old = self.inventory
         if old is not None:
             for name in ("listen", "icmp_socket", "max_concurrent_probes", "scheduler_tick",
@@ -142,6 +148,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         inventory = load_inventory(self.config_path)
+        hide_secrets(secrets_in(inventory))
         log.info("loaded %s: %d checks", self.config_path, len(inventory.checks))
         pinger = Pinger(inventory.icmp_socket)
         pinger.open()
@@ -153,18 +160,14 @@ class Daemon:
         self._tracker = await StateTracker.open(inventory.state_dir, inventory.mqtt)
         await self._tracker.start()  # _apply's set_checks restores the stored states
         self.registry.register(HistoryCollector(self._tracker.history_counts))
+        self.registry.register(HostCollector(inventory.state_dir))
         if self._tracker.publisher is not None:
             publisher = self._tracker.publisher
             self.registry.register(MqttCollector(lambda: publisher.stats))
         # Calendar work goes to APScheduler (DESIGN.md); probes never do.
         self._housekeeping = housekeeping = AsyncIOScheduler()
         self._apply(inventory)
-        housekeeping.add_job(self._purge_history, CronTrigger(hour=3, minute=17),
-                             next_run_time=datetime.now(), coalesce=True, max_instances=1)
-        if await asyncio.to_thread(report_is_missing, inventory, time.time()):
-            log.info("the last scheduled report is missing: writing it now")
-            housekeeping.add_job(self._scheduled_report, next_run_time=datetime.now())
-        housekeeping.start()
+        await self._start_housekeeping(inventory)
         http = HttpServer(inventory.listen, Endpoints(self.render_metrics, lambda: self._ready,
                                                       self._reload_from_thread))
         http.start()
@@ -173,6 +176,7 @@ class Daemon:
             self._loop.add_signal_handler(sig, self._stop.set)
         self._loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         schedule = asyncio.create_task(self._scheduler.run(), name="scheduler")
+        lag = asyncio.create_task(self.loop_lag.run(), name="loop-lag")
         self._ready = True
         try:
             await self._stop.wait()
@@ -182,13 +186,24 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 self._loop.remove_signal_handler(sig)
             schedule.cancel()
-            await asyncio.gather(schedule, return_exceptions=True)
+            lag.cancel()
+            await asyncio.gather(schedule, lag, return_exceptions=True)
             housekeeping.shutdown(wait=False)
             http.stop()
             pinger.close()
             await self._snmp.close()
             await self._tracker.close()
         log.info("stopped")
+
+    async def _start_housekeeping(self, inventory: Inventory) -> None:
+        """The daily history purge (also once now), and a missed scheduled report now."""
+        assert self._housekeeping is not None
+        self._housekeeping.add_job(self._purge_history, CronTrigger(hour=3, minute=17),
+                                   next_run_time=datetime.now(), coalesce=True, max_instances=1)
+        if await asyncio.to_thread(report_is_missing, inventory, time.time()):
+            log.info("the last scheduled report is missing: writing it now")
+            self._housekeeping.add_job(self._scheduled_report, next_run_time=datetime.now())
+        self._housekeeping.start()
 
     def _schedule_reports(self, inventory: Inventory) -> None:
         """(Re)place the report job on every load: a reload may change or remove the schedule."""

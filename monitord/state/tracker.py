@@ -22,7 +22,7 @@ from monitord.model import Check, MqttSettings, ProbeResult
 from monitord.mqtt.publisher import MqttPublisher
 from monitord.state.engine import StateEngine
 from monitord.state.history import HISTORY_FILE, History, HistoryError
-from monitord.state.model import StateEvent, TargetStatus
+from monitord.state.model import EventKind, StateEvent, TargetStatus
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,8 @@ class StateTracker:
         if changed and self.publisher is not None:
             # The retained status is the current one; it need not wait for the history.
             self.publisher.notify_status(changed)
+        for event in events:
+            log_state_event(event)
         if events:
             self._unwritten.extend((e, self.engine.status(e.target)) for e in events)
             self._idle.clear()
@@ -164,3 +166,18 @@ def _lock(path: Path) -> int:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd
+
+
+def log_state_event(event: StateEvent) -> None:
+    """One line per state change (never per probe), with the event's fields for JSON logs."""
+    if event.kind is EventKind.FLAPPING:
+        what = "flapping started" if event.flapping else "flapping stopped"
+    else:
+        what = f"{event.from_state} -> {event.to_state}"
+    root = f", root cause {event.root_cause}" if event.root_cause not in (None, event.target) \
+        else ""
+    log.info("%s: %s (%s%s)", event.target, what, event.reason, root,
+             extra={"target": event.target, "event_kind": event.kind.value,
+                    "from_state": event.from_state.value, "to_state": event.to_state.value,
+                    "reason_code": event.reason_code.value, "root_cause": event.root_cause,
+                    "event_id": event.id})

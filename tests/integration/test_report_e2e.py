@@ -176,7 +176,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         for target in ("majene-link", *VILLAGES):
             wait_state(daemon, target, "up")
 
-        village = village_outage(daemon, link, "desa-b", VILLAGE_OUTAGE)
+        own_outage = village_outage(daemon, link, "desa-b", VILLAGE_OUTAGE)
 
         window = Induced(time.time(), time.time() + MAINTENANCE_OUTAGE + 3 * INTERVAL)
         added = monitord_cli("maintenance", "add", "-c", str(config), "--target", "desa-c",
@@ -200,7 +200,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         last_day = datetime.now(ZoneInfo(ZONE)).date().isoformat()
         yield Scenario(config=config, state_dir=tmp / "state", prometheus_url=prometheus.url,
                        first_day=first_day, last_day=last_day,
-                       link=Induced(link_start, link_end), village=village, maintenance=window,
+                       link=Induced(link_start, link_end), village=own_outage, maintenance=window,
                        gap_max=ready - stop_sent, gap_min=restarted - stopped,
                        scheduled_runs=scheduled, out=tmp / "out")
 
