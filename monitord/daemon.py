@@ -21,7 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitord.config import ConfigError, load_inventory
-from monitord.http import Endpoints, HttpServer
+from monitord.http import Endpoints, HttpCollector, HttpServer
 from monitord.icmp.pinger import Pinger
 from monitord.logformat import hide_secrets, secrets_in
 from monitord.metrics.host_metrics import HostCollector
@@ -75,6 +75,7 @@ class Daemon:
         self._scheduler: Scheduler | None = None
         self._background: set[asyncio.Task[tuple[bool, str]]] = set()
         self._housekeeping: AsyncIOScheduler | None = None
+        self._http: HttpServer | None = None
 
     def render_metrics(self) -> str:
         """Called from HTTP threads: target series first, then monitord's own metrics."""
@@ -117,6 +118,8 @@ class Daemon:
                 if getattr(old, name) != getattr(inventory, name):
                     log.warning("daemon.%s changed; it takes effect after a restart", name)
         self.inventory = inventory
+        if self._http is not None:  # new TLS files and users apply without a restart
+            self._http.apply(inventory.web)
         self.series.set_checks(inventory.checks)
         assert self._tracker is not None
         self._tracker.set_checks(inventory.checks)
@@ -168,10 +171,13 @@ class Daemon:
         self._housekeeping = housekeeping = AsyncIOScheduler()
         self._apply(inventory)
         await self._start_housekeeping(inventory)
-        http = HttpServer(inventory.listen, Endpoints(self.render_metrics, lambda: self._ready,
-                                                      self._reload_from_thread))
+        self._http = http = HttpServer(
+            inventory.listen,
+            Endpoints(self.render_metrics, lambda: self._ready, self._reload_from_thread),
+            inventory.web)
+        self.registry.register(HttpCollector(http.stats))
         http.start()
-        log.info("serving metrics on http://%s/metrics", inventory.listen)
+        log.info("serving metrics on %s://%s/metrics", http.scheme, inventory.listen)
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self._stop.set)
         self._loop.add_signal_handler(signal.SIGHUP, self._on_sighup)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from monitord.report.settings import ReportSettings
 
 if TYPE_CHECKING:
+    from monitord.http.settings import WebSettings
     from monitord.snmp.modules import SnmpModule
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -240,6 +241,7 @@ class Inventory:
     history_retention: float = 400 * 86400.0  # seconds of state events kept
     mqtt: MqttSettings | None = None  # where state events are published, if anywhere
     report: ReportSettings = field(default_factory=ReportSettings)  # SLOs, windows, schedule
+    web: WebSettings | None = None  # TLS and basic auth of the HTTP endpoint; None: plain, open
 
     def by_target(self) -> dict[str, Check]:
         """Every device once, by its ICMP check (every device has one)."""

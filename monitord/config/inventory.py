@@ -33,6 +33,7 @@ from monitord.config.schema import (
 )
 from monitord.config.snmp_schema import DeviceSnmpSpec, SnmpProfileSpec
 from monitord.config.values import SecretSpec
+from monitord.config.web_schema import resolve_web
 from monitord.config.yamlload import KeyPath, LoadedYaml, load_yaml
 from monitord.model import (
     Check,
@@ -188,6 +189,7 @@ class _Resolver:
             self._check_cycles(checks, {p.device.id: p.path for p in placed})
         mqtt = self._mqtt()
         report = self._report(checks)
+        web = resolve_web(self.spec.web, self._secret, self.fail)
         if self.problems:
             raise ConfigError(self.doc.source, self.problems)
         daemon = self.spec.daemon
@@ -206,6 +208,7 @@ class _Resolver:
             history_retention=self.spec.history.retention,
             mqtt=mqtt,
             report=report,
+            web=web,
         )
 
     def _profiles(self) -> dict[str, IcmpProfile]:

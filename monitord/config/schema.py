@@ -16,6 +16,7 @@ from monitord.config.report_schema import ReportSpec
 from monitord.config.snmp_schema import DeviceSnmp, SnmpSpec
 from monitord.config.state_schema import HistorySpec, MqttSpec, StateSpec
 from monitord.config.values import Duration, parse_duration
+from monitord.config.web_schema import WebSpec
 from monitord.model import HIERARCHY_LABELS, INFO_LABELS, SocketMode
 
 __all__ = ["Duration", "parse_duration"]
@@ -156,4 +157,5 @@ class ConfigFile(_Strict):
     history: HistorySpec = Field(default_factory=HistorySpec)
     mqtt: MqttSpec | None = None  # publish state events; without it events are only stored
     report: ReportSpec = Field(default_factory=ReportSpec)  # SLOs, maintenance, schedule
+    web: WebSpec = Field(default_factory=WebSpec)  # TLS and basic auth of the HTTP endpoint
     province: ProvinceSpec

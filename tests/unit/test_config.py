@@ -350,6 +350,26 @@ INVALID: dict[str, list[str]] = {
         "line 12: province.kabupaten[majene].sites[desa-adolang].devices[ap-tubo].labels: "
         "'__name__' is not a valid Prometheus label name",
     ],
+    "invalid-web-auth.yaml": [
+        "line 9: web.basic_auth_users.prometheus: the value is not a bcrypt hash ($2y$, a "
+        "two-digit cost, $ and 53 characters); make one with: htpasswd -nBC 10 '' | tr -d ':\\n'",
+        "line 10: web.basic_auth_users.grafana: bcrypt cost 31 is outside 4 to 17: each step "
+        "doubles the time of a check (10 to 12 is usual); make one with: htpasswd -nBC 10 '' | "
+        "tr -d ':\\n'",
+        "line 11: web.basic_auth_users.ops:noc: user name 'ops:noc' cannot contain ':' or control "
+        "characters",
+        "line 12: web.basic_auth_users.alertmanager: environment variable "
+        "MONITORD_TEST_UNSET_WEB_HASH is not set",
+        "line 6: web.tls_server_config.cert_file: cannot read /nonexistent/monitord/web.crt: "
+        "No such file or directory",
+    ],
+    "invalid-web-schema.yaml": [
+        "line 7: web.tls_server_config.client_auth_type: Input should be 'NoClientCert', "
+        "'VerifyClientCertIfGiven' or 'RequireAndVerifyClientCert'",
+        "line 8: web.tls_server_config.min_version: Input should be 'TLS12' or 'TLS13'",
+        "line 9: web.basic_auth_user: unknown key 'basic_auth_user' (did you mean "
+        "'basic_auth_users'?)",
+    ],
     "invalid-multiple-references.yaml": [
         f"line 12: {PUSAT_DATA}[srv-01].id: duplicate device id 'srv-01': "
         f"already used on line 11",
