@@ -32,6 +32,7 @@ from monitord.model import (
 )
 from monitord.probers import ProbeContext, probe_icmp
 from monitord.report.cli import add_maintenance_parser, add_report_parser
+from monitord.shard import Shard, select
 from monitord.snmp.context import SnmpContext
 from monitord.state.history import HISTORY_FILE, HistoryError, read_statuses
 from monitord.state.model import TargetStatus
@@ -77,11 +78,15 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"inventory file (default: $MONITORD_CONFIG or {DEFAULT_CONFIG})")
         return p
 
-    add("run", "run the daemon: probe on schedule and serve /metrics").set_defaults(func=_run)
+    p = add("run", "run the daemon: probe on schedule and serve /metrics")
+    p.add_argument("--shard", type=_shard, help="i/N: probe only the targets of shard i of N "
+                   "(overrides daemon.shard)")
+    p.set_defaults(func=_run)
     add("check-config", "validate the config and summarise it").set_defaults(func=_check_config)
     p = add("targets", "list resolved targets with their state (from the history under "
                        "daemon.state_dir), hierarchy, parent and profile")
     p.add_argument("--json", action="store_true", help="one JSON object per target")
+    p.add_argument("--shard", type=_shard, help="i/N: only the targets shard i of N owns")
     p.set_defaults(func=_targets)
     p = add("probe", "probe one target now and print the result")
     p.add_argument("target", help="a device id from the config, or an IP address")
@@ -131,8 +136,15 @@ async def _poll_once(check: Check, inv: Inventory) -> SnmpPollResult:
         await snmp.close()
 
 
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _run(args: argparse.Namespace) -> int:
-    asyncio.run(Daemon(args.config).run())
+    asyncio.run(Daemon(args.config, args.shard).run())
     return EXIT_OK
 
 
@@ -164,14 +176,15 @@ def _check_config(args: argparse.Namespace) -> int:
 def _targets(args: argparse.Namespace) -> int:
     inv = load_inventory(args.config)
     statuses = _stored_statuses(inv)
+    checks = inv.checks if args.shard is None else select(inv.checks, args.shard).owned
     if args.json:
-        for c in inv.checks:
+        for c in checks:
             print(json.dumps(_as_json(c, statuses.get(c.target)), ensure_ascii=False))
         return EXIT_OK
     header = ("TARGET", "KIND", "STATE", "SINCE", "ROOT-CAUSE", "ADDRESS", "ROLE", "KABUPATEN",
               "SITE", "PARENT", "PROFILE", "LABELS")
     rows = [header]
-    for c in inv.checks:
+    for c in checks:
         status = statuses.get(c.target) if c.kind == "icmp" else None  # ICMP drives state
         state = "-" if status is None else status.state.value.upper() + (
             "~" if status.flapping else "")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from monitord.config import ConfigError, load_inventory
 from monitord.http import Endpoints, HttpCollector, HttpServer
@@ -44,6 +44,7 @@ from monitord.report.pdf import PdfError
 from monitord.report.period import zone
 from monitord.report.scheduled import report_is_missing, write_scheduled_report
 from monitord.scheduler import Scheduler
+from monitord.shard import Shard, select
 from monitord.snmp.context import SnmpContext
 from monitord.state.history import HistoryError
 from monitord.state.model import TargetStatus
@@ -56,10 +57,17 @@ REPORT_JOB = "scheduled-report"
 
 
 class Daemon:
-    def __init__(self, config_path: str | Path) -> None:
+    def __init__(self, config_path: str | Path, shard: Shard | None = None) -> None:
         self.config_path = str(config_path)
+        self.shard = shard  # from --shard; else daemon.shard of the first load; else 1/1
         self.registry = CollectorRegistry(auto_describe=True)
         self.metrics = SelfMetrics(self.registry)
+        self._shard_info = Gauge("monitord_shard_info", "This instance's shard: it owns the "
+                                 "targets that rendezvous hashing gives shard of shards.",
+                                 ["shard", "shards"], registry=self.registry)
+        self._borrowed = Gauge("monitord_targets_borrowed", "Other shards' targets probed here "
+                               "only because an owned target sits behind them (not exported).",
+                               registry=self.registry)
         self.loop_lag = LoopLagMonitor()
         self.registry.register(self.loop_lag)
         self.series = TargetSeries()
@@ -117,17 +125,28 @@ class Daemon:
                          "snmp_max_in_flight", "state_dir", "mqtt"):
                 if getattr(old, name) != getattr(inventory, name):
                     log.warning("daemon.%s changed; it takes effect after a restart", name)
+        if old is None:  # the shard is fixed for the process: --shard, else daemon.shard
+            self.shard = self.shard or inventory.shard or Shard()
+            self._shard_info.labels(str(self.shard.index), str(self.shard.count)).set(1)
+            if self.shard.count > 1:
+                log.info("shard %s: probing only the targets this shard owns", self.shard)
+        elif inventory.shard != old.shard:
+            log.warning("daemon.shard changed; it takes effect after a restart")
         self.inventory = inventory
         if self._http is not None:  # new TLS files and users apply without a restart
             self._http.apply(inventory.web)
-        self.series.set_checks(inventory.checks)
+        # Borrowed checks are probed and judged for topology only: no series, SNMP or events.
+        assert self.shard is not None
+        checks = select(inventory.checks, self.shard)
+        self._borrowed.set(len(checks.borrowed))
+        self.series.set_checks(checks.owned)
         assert self._tracker is not None
-        self._tracker.set_checks(inventory.checks)
-        self.snmp_series.set_checks(inventory.checks, inventory.snmp_modules)
+        self._tracker.set_checks(checks.owned, checks.borrowed)
+        self.snmp_series.set_checks(checks.owned, inventory.snmp_modules)
         assert self._scheduler is not None
         assert self._snmp is not None
-        self._snmp.set_checks(inventory.checks, inventory.snmp_modules)
-        self._scheduler.set_checks(inventory.checks)
+        self._snmp.set_checks(checks.owned, inventory.snmp_modules)
+        self._scheduler.set_checks(checks.probed)
         self._schedule_reports(inventory)
         self.metrics.reload_successful.set(1)
         self.metrics.reload_timestamp.set(time.time())

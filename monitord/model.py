@@ -16,6 +16,7 @@ from monitord.report.settings import ReportSettings
 
 if TYPE_CHECKING:
     from monitord.http.settings import WebSettings
+    from monitord.shard import Shard
     from monitord.snmp.modules import SnmpModule
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -242,6 +243,7 @@ class Inventory:
     mqtt: MqttSettings | None = None  # where state events are published, if anywhere
     report: ReportSettings = field(default_factory=ReportSettings)  # SLOs, windows, schedule
     web: WebSettings | None = None  # TLS and basic auth of the HTTP endpoint; None: plain, open
+    shard: Shard | None = None  # daemon.shard: which targets this instance owns; None: all
 
     def by_target(self) -> dict[str, Check]:
         """Every device once, by its ICMP check (every device has one)."""

@@ -49,6 +49,7 @@ from monitord.model import (
 )
 from monitord.report.pdf import find_chromium
 from monitord.report.settings import ReportSettings
+from monitord.shard import Shard
 from monitord.snmp.modules import (
     SnmpModule,
     compile_module,
@@ -209,6 +210,7 @@ class _Resolver:
             mqtt=mqtt,
             report=report,
             web=web,
+            shard=Shard.parse(daemon.shard) if daemon.shard is not None else None,
         )
 
     def _profiles(self) -> dict[str, IcmpProfile]:

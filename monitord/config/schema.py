@@ -18,6 +18,7 @@ from monitord.config.state_schema import HistorySpec, MqttSpec, StateSpec
 from monitord.config.values import Duration, parse_duration
 from monitord.config.web_schema import WebSpec
 from monitord.model import HIERARCHY_LABELS, INFO_LABELS, SocketMode
+from monitord.shard import Shard
 
 __all__ = ["Duration", "parse_duration"]
 
@@ -57,6 +58,12 @@ def parse_listen(value: object) -> str:
     if not isinstance(value, str) or not match or not 0 < int(match.group(2)) < 65536:
         raise ValueError(f"{value!r} is not a listen address (use host:port, [v6]:port or :port)")
     return value
+
+
+def check_shard(value: object) -> str:
+    """i/N: this instance owns shard i of N (monitord.shard)."""
+    Shard.parse(str(value))
+    return str(value).strip()
 
 
 Address = Annotated[str, BeforeValidator(parse_address)]
@@ -148,6 +155,7 @@ class DaemonSpec(_Strict):
     icmp_socket: SocketMode = "auto"
     # Probes start on this grid: longer = fewer wake-ups and less CPU, later starts.
     scheduler_tick: Duration = Field(default=0.05, le=1.0)
+    shard: Annotated[str, BeforeValidator(check_shard)] | None = None  # "i/N"; --shard wins
 
 
 class ConfigFile(_Strict):

@@ -48,6 +48,9 @@ class StateTracker:
         self._tasks: list[asyncio.Task[None]] = []
         self._run_id: int | None = None
         self._restored: dict[str, TargetStatus] = {}  # stored states, until the first set_checks
+        # Other shards' targets, judged here only for their children's sake (monitord.shard):
+        # their owner stores, publishes and exports them.
+        self._borrowed: frozenset[str] = frozenset()
         self.events_written = 0
         self.write_failures = 0
 
@@ -68,7 +71,11 @@ class StateTracker:
         return self.events_written, len(self._unwritten), self.write_failures
 
     def statuses(self) -> Mapping[str, TargetStatus]:
-        return self.engine.statuses()
+        """The owned targets' statuses; safe to call from another thread."""
+        statuses, borrowed = self.engine.statuses(), self._borrowed
+        if not borrowed:
+            return statuses
+        return {target: s for target, s in statuses.items() if target not in borrowed}
 
     async def start(self) -> None:
         """Load the stored states (the first set_checks restores them, so a restart invents
@@ -77,16 +84,18 @@ class StateTracker:
         self._run_id = await self.history.record_run_start(time.time())
         self._tasks.append(asyncio.create_task(self._write_loop(), name="history-writer"))
         if self._mqtt_settings is not None:
-            self.publisher = MqttPublisher(self._mqtt_settings, self.history,
-                                           self.engine.statuses)
+            self.publisher = MqttPublisher(self._mqtt_settings, self.history, self.statuses)
             self._tasks.append(asyncio.create_task(self.publisher.run(), name="mqtt-publisher"))
 
-    def set_checks(self, checks: Iterable[Check]) -> None:
-        checks = tuple(checks)
-        before = set(self.engine.statuses())
+    def set_checks(self, checks: Iterable[Check], borrowed: Iterable[Check] = ()) -> None:
+        """The owned `checks`, and `borrowed` ones that only feed the engine."""
+        borrowed = tuple(borrowed)
+        before = set(self.statuses())
         restored, self._restored = self._restored, {}  # only new targets take them up anyway
-        self._accept(self.engine.set_checks(checks, time.time(), restored))
-        removed = before - set(self.engine.statuses())
+        events = self.engine.set_checks((*checks, *borrowed), time.time(), restored)
+        self._borrowed = frozenset(c.target for c in borrowed)
+        self._accept(events)
+        removed = before - set(self.statuses())
         if removed and self.publisher is not None:
             self.publisher.notify_removed(removed)
 
@@ -94,7 +103,8 @@ class StateTracker:
         self._accept(self.engine.observe(result, time.time()))
 
     def _accept(self, events: list[StateEvent]) -> None:
-        changed = self.engine.take_changed()
+        changed = self.engine.take_changed() - self._borrowed
+        events = [e for e in events if e.target not in self._borrowed]
         if changed and self.publisher is not None:
             # The retained status is the current one; it need not wait for the history.
             self.publisher.notify_status(changed)

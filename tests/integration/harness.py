@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,13 +60,14 @@ def write_config(path: Path, devices: Iterable[dict[str, Any]], port: int,
 class MonitordProcess:
     """`monitord run` as a child process; stopped with SIGTERM (then SIGKILL) by its PID only."""
 
-    def __init__(self, config: Path, port: int, log_path: Path) -> None:
+    def __init__(self, config: Path, port: int, log_path: Path,
+                 extra_args: Sequence[str] = ()) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitord", "run", "-c", str(config)],
+            [sys.executable, "-m", "monitord", "run", "-c", str(config), *extra_args],
             stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         wait_for("monitord to become ready", self._ready, timeout=30)
