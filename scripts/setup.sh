@@ -17,9 +17,11 @@ if [ "$want_test" = 1 ]; then
     # with; iptables: faults; snmpd: the real SNMP agent (v2c, v3) and snmp: its CLI tools;
     # mosquitto: the real MQTT broker the state events go to; prometheus-alertmanager: the
     # real Alertmanager (and amtool) the alert rules route through; chromium: the report's
-    # PDF printer, and the browser the tests look at the HTML report in
+    # PDF printer, and the browser the tests look at the HTML report in; victoria-metrics: the
+    # central store the national-deployment test remote-writes two shards to
     apt_packages+=(prometheus fping iptables iputils-ping util-linux snmpd snmp
-                   mosquitto mosquitto-clients prometheus-alertmanager chromium)
+                   mosquitto mosquitto-clients prometheus-alertmanager chromium
+                   victoria-metrics)
 fi
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -169,27 +169,39 @@ class Prometheus:
 
     def __init__(self, workdir: Path, scrape: str, rule_files: list[Path] | None = None,
                  alertmanager: str | None = None, scrape_job: Mapping[str, Any] | None = None,
-                 extra_args: Sequence[str] = ()) -> None:
+                 extra_args: Sequence[str] = (), *, remote_write: str | None = None,
+                 external_labels: Mapping[str, str] | None = None) -> None:
         """`extra_args`: more command-line flags; a --storage.tsdb.retention.time among them
-        replaces the 1h default (Prometheus refuses the flag twice)."""
+        replaces the 1h default (Prometheus refuses the flag twice). `remote_write`: a
+        receiver's write URL; then this Prometheus runs in agent mode (scrape and forward
+        only: no rules, no queries, a WAL instead of a TSDB), as beside a shard."""
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        agent = remote_write is not None
+        interval = {"scrape_interval": "1s", "scrape_timeout": "1s"}
         doc: dict[str, Any] = {
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(p) for p in rule_files or []],
+            "global": {**interval, "external_labels": dict(external_labels or {})} if agent
+            else {**interval, "evaluation_interval": "1s"},
             "scrape_configs": [_scrape_job(scrape_job or {"job_name": JOB}, scrape)],
         }
+        if agent:
+            doc["remote_write"] = [{"url": remote_write}]
+        else:
+            doc["rule_files"] = [str(p) for p in rule_files or []]
         if alertmanager is not None:
             doc["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
         self.config = workdir / "prometheus.yml"
         self.config.write_text(yaml.safe_dump(doc, sort_keys=False))
         self.log_path = workdir / "prometheus.log"
-        retention = [] if any(a.startswith("--storage.tsdb.retention.time=") for a in extra_args) \
+        retention = [] if agent or any(a.startswith("--storage.tsdb.retention.time=")
+                                       for a in extra_args) \
             else ["--storage.tsdb.retention.time=1h"]
+        storage = ["--enable-feature=agent", f"--storage.agent.path={workdir / 'agent'}"] \
+            if agent else [f"--storage.tsdb.path={workdir / 'data'}"]
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                ["prometheus", f"--config.file={self.config}", f"--storage.tsdb.path={workdir / 'data'}",
+                ["prometheus", f"--config.file={self.config}", *storage,
                  f"--web.listen-address=127.0.0.1:{self.port}", *retention, *extra_args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
