@@ -44,6 +44,7 @@ from monitord.report.pdf import PdfError
 from monitord.report.period import zone
 from monitord.report.scheduled import report_is_missing, write_scheduled_report
 from monitord.scheduler import Scheduler
+from monitord.sdnotify import Notifier, feed_watchdog
 from monitord.shard import Shard, select
 from monitord.snmp.context import SnmpContext
 from monitord.state.history import HistoryError
@@ -53,6 +54,9 @@ from monitord.state.tracker import StateTracker
 log = logging.getLogger(__name__)
 
 RELOAD_TIMEOUT = 60.0
+# The earliest due check this late (seconds): the schedule has stopped advancing, and the
+# systemd watchdog is no longer fed (WatchdogSec=30s in systemd/monitord.service).
+SCHEDULER_STALL_LIMIT = 10.0
 REPORT_JOB = "scheduled-report"
 
 
@@ -83,6 +87,7 @@ class Daemon:
         self._scheduler: Scheduler | None = None
         self._background: set[asyncio.Task[tuple[bool, str]]] = set()
         self._housekeeping: AsyncIOScheduler | None = None
+        self._notifier = Notifier(None)  # run() takes systemd's from the environment
         self._http: HttpServer | None = None
 
     def render_metrics(self) -> str:
@@ -104,18 +109,29 @@ class Daemon:
     async def reload(self) -> tuple[bool, str]:
         assert self._reload_lock is not None
         async with self._reload_lock:
+            self._notifier.reloading()
+            ok, message = False, "reload failed"
             try:
-                inventory = await asyncio.to_thread(load_inventory, self.config_path)
-            except ConfigError as exc:
-                self.metrics.reload_successful.set(0)
-                self.metrics.reloads.labels("failure").inc()
-                log.error("reload failed; still running the previous config: %s", exc)
-                return False, f"reload failed; still running the previous config:\n{exc}"
-            self._apply(inventory)
-            self.metrics.reloads.labels("success").inc()
-            message = f"reloaded {self.config_path}: {len(inventory.checks)} checks"
-            log.info("%s", message)
-            return True, message
+                ok, message = await self._load_and_apply()
+            finally:
+                # READY=1 ends RELOADING=1 whatever happened: either config is being served.
+                self._notifier.ready(message.splitlines()[0])
+            return ok, message
+
+    async def _load_and_apply(self) -> tuple[bool, str]:
+        """Load the file in a worker thread; apply it only if it is valid."""
+        try:
+            inventory = await asyncio.to_thread(load_inventory, self.config_path)
+        except ConfigError as exc:
+            self.metrics.reload_successful.set(0)
+            self.metrics.reloads.labels("failure").inc()
+            log.error("reload failed; still running the previous config: %s", exc)
+            return False, f"reload failed; still running the previous config:\n{exc}"
+        self._apply(inventory)
+        self.metrics.reloads.labels("success").inc()
+        message = f"reloaded {self.config_path}: {len(inventory.checks)} checks"
+        log.info("%s", message)
+        return True, message
 
     def _apply(self, inventory: Inventory) -> None:
         hide_secrets(secrets_in(inventory))  # before anything below can log one
@@ -167,6 +183,7 @@ class Daemon:
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT (or request_stop). Raises ConfigError on a bad first load."""
         self._loop = asyncio.get_running_loop()
+        self._notifier = notifier = Notifier.from_environment()
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         inventory = load_inventory(self.config_path)
@@ -200,25 +217,34 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self._stop.set)
         self._loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
-        schedule = asyncio.create_task(self._scheduler.run(), name="scheduler")
-        lag = asyncio.create_task(self.loop_lag.run(), name="loop-lag")
+        running = [asyncio.create_task(self._scheduler.run(), name="scheduler"),
+                   asyncio.create_task(self.loop_lag.run(), name="loop-lag"),
+                   asyncio.create_task(feed_watchdog(notifier, self._schedule_advancing),
+                                       name="watchdog")]
         self._ready = True
+        notifier.ready(f"probing {len(inventory.checks)} checks")
         try:
             await self._stop.wait()
             log.info("stopping")
         finally:
+            notifier.stopping()
             self._ready = False
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 self._loop.remove_signal_handler(sig)
-            schedule.cancel()
-            lag.cancel()
-            await asyncio.gather(schedule, lag, return_exceptions=True)
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
             housekeeping.shutdown(wait=False)
             http.stop()
             pinger.close()
             await self._snmp.close()
             await self._tracker.close()
+            notifier.close()
         log.info("stopped")
+
+    def _schedule_advancing(self) -> bool:
+        """The watchdog's health check; the event loop turning shows in the check running."""
+        return self._scheduler is not None and self._scheduler.lag() < SCHEDULER_STALL_LIMIT
 
     async def _start_housekeeping(self, inventory: Inventory) -> None:
         """The daily history purge (also once now), and a missed scheduled report now."""

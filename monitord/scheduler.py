@@ -135,6 +135,16 @@ class Scheduler:
             self._metrics.targets.labels(kind).set(counts.get(kind, 0))
         self._poke()
 
+    def lag(self) -> float:
+        """How late the earliest due check is, in seconds: within a tick or two while the
+        schedule advances (0 with nothing due), infinite when it is not running. The daemon's
+        systemd watchdog withholds its ping when this grows."""
+        if self._loop is None:
+            return math.inf
+        if not self._heap:
+            return 0.0
+        return max(0.0, self._loop.time() - self._heap[0][0])
+
     def _poke(self) -> None:
         """Re-arm the tick timer for the earliest due check (after the heap changed)."""
         if self._loop is None or not self._heap:

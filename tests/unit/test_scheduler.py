@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import itertools
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -252,6 +253,20 @@ async def test_a_stalled_loop_skips_missed_runs_and_keeps_the_phase(prober: Slee
     for start in starts[2:]:
         k = round((start - phase) / interval)
         assert -0.001 <= start - (phase + k * interval) < TOLERANCE, start - phase
+
+
+async def test_lag_says_how_late_the_earliest_due_check_is(prober: SleepProber) -> None:
+    """What the daemon's systemd watchdog looks at: small while the schedule advances."""
+    h, _, _ = one_check(prober, interval=0.1, duration=0.0)
+    assert h.scheduler.lag() == math.inf  # not running
+    async with h.running():
+        await h.wait_until("a first run", lambda: len(prober.starts) >= 1)
+        assert h.scheduler.lag() < TOLERANCE
+        block_the_loop(0.3)
+        assert h.scheduler.lag() >= 0.15  # due times passed while the loop was held
+        await asyncio.sleep(0.05)
+        assert h.scheduler.lag() < TOLERANCE  # caught up (the missed runs are skipped)
+    assert h.scheduler.lag() == math.inf
 
 
 async def test_probe_past_its_deadline_is_cut_off_and_reported(prober: SleepProber) -> None:
