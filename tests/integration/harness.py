@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -138,3 +139,28 @@ def value(samples: list[Sample], name: str, **labels: str) -> float | None:
         if n == name and all(sample_labels.get(k) == want for k, want in labels.items()):
             return v
     return None
+
+
+def monitord_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`monitord ARGS...` as a child process, its output captured."""
+    return subprocess.run([sys.executable, "-m", "monitord", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def report_json(config: Path, first_day: str, last_day: str, out_dir: Path,
+                *extra: str) -> dict[str, Any]:
+    """`monitord report` of whole days as JSON, written to a new file in out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"report{len(list(out_dir.iterdir()))}.json"
+    done = monitord_cli("report", "-c", str(config), "--from", first_day, "--to", last_day,
+                        "-o", str(out), *extra)
+    assert done.returncode == 0, done.stderr
+    document: dict[str, Any] = json.loads(out.read_text())
+    return document
+
+
+def target_row(document: dict[str, Any], target: str) -> dict[str, Any]:
+    """A report's figure row of one device."""
+    found: dict[str, Any] = next(r for r in document["figures"]["target"]
+                                 if r["target"] == target)
+    return found

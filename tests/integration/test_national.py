@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -46,7 +45,14 @@ import pytest
 import yaml
 
 from monitord.shard import owner
-from tests.integration.harness import MonitordProcess, free_port, stop_process, wait_for
+from tests.integration.harness import (
+    MonitordProcess,
+    free_port,
+    report_json,
+    stop_process,
+    target_row,
+    wait_for,
+)
 from tests.integration.netns import KabupatenLink
 from tests.integration.prometheus_stack import Prometheus
 
@@ -233,21 +239,7 @@ def national(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 
 
 def report(run: Run, *extra: str) -> dict[str, Any]:
-    run.out.mkdir(exist_ok=True)
-    out = run.out / f"report{len(list(run.out.iterdir()))}.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "monitord", "report", "-c", str(run.single_config),
-         "--from", run.day, "--to", run.day, "-o", str(out), *extra],
-        capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr
-    document: dict[str, Any] = json.loads(out.read_text())
-    return document
-
-
-def row(document: dict[str, Any], target: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(r for r in document["figures"]["target"]
-                                 if r["target"] == target)
-    return found
+    return report_json(run.single_config, run.day, run.day, run.out, *extra)
 
 
 # --- the tests -----------------------------------------------------------------------------
@@ -272,22 +264,22 @@ def test_the_report_over_the_shards_agrees_with_a_single_instance(national: Run)
                      "--prometheus-step", f"{STEP:g}",
                      "--prometheus-selector", 'province="sulbar"')
     assert (history["source"], sampled["source"]) == ("history", "prometheus")
-    link_down = {name: row(doc, LINK)["own_down_minutes"] * 60.0
+    link_down = {name: target_row(doc, LINK)["own_down_minutes"] * 60.0
                  for name, doc in (("history", history), ("sampled", sampled))}
     print(f"\ninduced {national.outage:.1f} s; link own-down {link_down}; "
           f"store {national.store.name}")
     assert link_down["sampled"] == pytest.approx(link_down["history"], abs=OWN_TOLERANCE)
     assert link_down["history"] == pytest.approx(national.outage, abs=INTERVAL + TIMEOUT + SLACK)
     for village in VILLAGES:
-        want, got = (row(doc, village)["parent_down_minutes"] * 60.0
+        want, got = (target_row(doc, village)["parent_down_minutes"] * 60.0
                      for doc in (history, sampled))
         assert got == pytest.approx(want, abs=PARENT_TOLERANCE), village
         assert want > 0, village
-        assert list(row(sampled, village)["parent_down_by_root_minutes"]) == [LINK]
-        assert row(sampled, village)["own_down_minutes"] == 0.0
+        assert list(target_row(sampled, village)["parent_down_by_root_minutes"]) == [LINK]
+        assert target_row(sampled, village)["own_down_minutes"] == 0.0
     for target in TARGETS:
-        assert row(sampled, target)["incidents"] == row(history, target)["incidents"], target
-    assert row(sampled, LINK)["incidents"] == 1
+        assert target_row(sampled, target)["incidents"] == target_row(history, target)["incidents"], target
+    assert target_row(sampled, LINK)["incidents"] == 1
 
 
 def test_victoria_metrics_was_the_store_when_installed(national: Run) -> None:

@@ -25,8 +25,6 @@ village's own): one more interval at most.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -40,7 +38,15 @@ import pytest
 import yaml
 
 from monitord.report.charts import BAD_COLOUR, GOOD_COLOUR
-from tests.integration.harness import MonitordProcess, free_port, value, wait_for
+from tests.integration.harness import (
+    MonitordProcess,
+    free_port,
+    monitord_cli,
+    report_json,
+    target_row,
+    value,
+    wait_for,
+)
 from tests.integration.netns import KabupatenLink, run
 from tests.integration.page_view import count_colour, look_at_html, look_at_pdf
 from tests.integration.prometheus_stack import Prometheus
@@ -108,11 +114,6 @@ def write_config(path: Path, port: int, link: KabupatenLink) -> Path:
     }
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
-
-
-def monitord_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitord", *args], capture_output=True,
-                          text=True, timeout=300, check=False)
 
 
 def iso(moment: float) -> str:
@@ -206,19 +207,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
 
 
 def report(scenario: Scenario, *extra: str) -> dict[str, Any]:
-    scenario.out.mkdir(exist_ok=True)
-    out = scenario.out / f"report{len(list(scenario.out.iterdir()))}.json"
-    done = monitord_cli("report", "-c", str(scenario.config), "--from", scenario.first_day,
-                        "--to", scenario.last_day, "-o", str(out), *extra)
-    assert done.returncode == 0, done.stderr
-    document: dict[str, Any] = json.loads(out.read_text())
-    return document
-
-
-def row(document: dict[str, Any], target: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(r for r in document["figures"]["target"]
-                                 if r["target"] == target)
-    return found
+    return report_json(scenario.config, scenario.first_day, scenario.last_day, scenario.out,
+                       *extra)
 
 
 def seconds(minutes: float) -> float:
@@ -227,29 +217,29 @@ def seconds(minutes: float) -> float:
 
 def test_induced_outages_come_back_within_one_probe_interval(scenario: Scenario) -> None:
     document = report(scenario)
-    link = row(document, "majene-link")
+    link = target_row(document, "majene-link")
     assert seconds(link["own_down_minutes"]) == pytest.approx(scenario.link.seconds,
                                                                abs=OWN_TOLERANCE)
     assert link["incidents"] == 1
     for village in VILLAGES:
-        figures = row(document, village)
+        figures = target_row(document, village)
         assert seconds(figures["parent_down_minutes"]) == pytest.approx(
             scenario.link.seconds, abs=PARENT_TOLERANCE), village
         assert list(figures["parent_down_by_root_minutes"]) == ["majene-link"]
-    desa_b = row(document, "desa-b")
+    desa_b = target_row(document, "desa-b")
     assert seconds(desa_b["own_down_minutes"]) == pytest.approx(scenario.village.seconds,
                                                                  abs=OWN_TOLERANCE)
     assert desa_b["incidents"] == 1
     # The link's outage is the link's, not its villages': they keep their own availability.
-    assert row(document, "desa-a")["own_down_minutes"] == 0.0
-    assert row(document, "desa-a")["own_availability_percent"] == 100.0
+    assert target_row(document, "desa-a")["own_down_minutes"] == 0.0
+    assert target_row(document, "desa-a")["own_availability_percent"] == 100.0
     assert seconds(link["caused_down_minutes"]) == pytest.approx(
         3 * scenario.link.seconds, abs=3 * PARENT_TOLERANCE)
 
 
 def test_planned_work_is_maintenance_not_downtime(scenario: Scenario) -> None:
     document = report(scenario)
-    desa_c = row(document, "desa-c")
+    desa_c = target_row(document, "desa-c")
     assert desa_c["own_down_minutes"] == 0.0
     assert desa_c["incidents"] == 0
     assert seconds(desa_c["maintenance_minutes"]) == pytest.approx(
@@ -264,7 +254,7 @@ def test_time_monitord_was_stopped_is_no_data(scenario: Scenario) -> None:
     # The first gap runs from midnight to the first start; the last is the induced stop.
     assert scenario.gap_min - 0.1 <= gaps[-1] <= scenario.gap_max + 0.1, gaps
     for target in ("prov-core", "majene-link", *VILLAGES):
-        assert seconds(row(document, target)["no_data_minutes"]) >= scenario.gap_min
+        assert seconds(target_row(document, target)["no_data_minutes"]) >= scenario.gap_min
 
 
 def test_prometheus_gives_the_same_figures_within_its_sampling(scenario: Scenario) -> None:
@@ -277,11 +267,11 @@ def test_prometheus_gives_the_same_figures_within_its_sampling(scenario: Scenari
     assert (history["source"], sampled["source"]) == ("history", "prometheus")
     for target, kind in (("majene-link", "own_down_minutes"), ("desa-b", "own_down_minutes"),
                          ("desa-a", "parent_down_minutes"), ("desa-c", "maintenance_minutes")):
-        assert seconds(row(sampled, target)[kind]) == pytest.approx(
-            seconds(row(history, target)[kind]), abs=PROMETHEUS_TOLERANCE), (target, kind)
+        assert seconds(target_row(sampled, target)[kind]) == pytest.approx(
+            seconds(target_row(history, target)[kind]), abs=PROMETHEUS_TOLERANCE), (target, kind)
     for target in ("prov-core", "majene-link", *VILLAGES):
-        assert row(sampled, target)["incidents"] == row(history, target)["incidents"], target
-    assert list(row(sampled, "desa-a")["parent_down_by_root_minutes"]) == ["majene-link"]
+        assert target_row(sampled, target)["incidents"] == target_row(history, target)["incidents"], target
+    assert list(target_row(sampled, "desa-a")["parent_down_by_root_minutes"]) == ["majene-link"]
     assert seconds(sampled["monitord_not_running"][-1]["minutes"]) == pytest.approx(
         seconds(history["monitord_not_running"][-1]["minutes"]), abs=PROMETHEUS_TOLERANCE)
 

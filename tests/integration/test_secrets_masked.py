@@ -11,8 +11,6 @@ be read, and `poll` fails.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import DaemonFactory
-from tests.integration.harness import MonitordProcess, Sample, value, wait_for
+from tests.integration.harness import MonitordProcess, Sample, monitord_cli, value, wait_for
 from tests.integration.mosquitto import Mosquitto
 
 COMMUNITY = "komunitas-R4hasia-77"
@@ -74,8 +72,7 @@ def errors_seen(daemon: MonitordProcess) -> list[Sample] | None:
 
 
 def cli(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "monitord", *args], capture_output=True,
-                          text=True, timeout=120, check=False)
+    done = monitord_cli(*args, timeout=120)
     return f"$ monitord {' '.join(args)} -> {done.returncode}\n{done.stdout}{done.stderr}"
 
 
