@@ -127,6 +127,7 @@ class Daemon:
             self.metrics.reloads.labels("failure").inc()
             log.error("reload failed; still running the previous config: %s", exc)
             return False, f"reload failed; still running the previous config:\n{exc}"
+        hide_secrets(secrets_in(inventory))  # the new secrets, before anything can log one
         self._apply(inventory)
         self.metrics.reloads.labels("success").inc()
         message = f"reloaded {self.config_path}: {len(inventory.checks)} checks"
@@ -134,7 +135,6 @@ class Daemon:
         return True, message
 
     def _apply(self, inventory: Inventory) -> None:
-        hide_secrets(secrets_in(inventory))  # before anything below can log one
         old = self.inventory
         if old is not None:
             for name in ("listen", "icmp_socket", "max_concurrent_probes", "scheduler_tick",
