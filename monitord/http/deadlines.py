@@ -32,7 +32,7 @@ class Deadlines:
         self._stopped.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        self._cut(float("inf"))
+        self._cut(float("inf"), expired=False)  # closed by the stop, not by a deadline
 
     def arm(self, conn: socket.socket, seconds: float) -> None:
         """Cut `conn` unless disarmed or re-armed within `seconds`."""
@@ -47,15 +47,16 @@ class Deadlines:
 
     def _run(self) -> None:
         while not self._stopped.wait(TICK):
-            self.expired += self._cut(time.monotonic())
+            self._cut(time.monotonic())
 
-    def _cut(self, now: float) -> int:
+    def _cut(self, now: float, expired: bool = True) -> None:
         with self._lock:  # held while cutting: see disarm
             due = [conn for conn, deadline in self._due.items() if deadline <= now]
             for conn in due:
                 del self._due[conn]
+                # Counted before the cut: whoever sees the connection close sees it counted.
+                self.expired += expired
                 # The plain socket's shutdown, also for an SSLSocket: the TLS layer is not
                 # thread-safe, the kernel's shutdown is. OSError: the client is already gone.
                 with contextlib.suppress(OSError):
                     socket.socket.shutdown(conn, socket.SHUT_RDWR)
-        return len(due)
