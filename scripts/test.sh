@@ -11,5 +11,5 @@ echo "== ruff"
 echo "== mypy --strict"
 .venv/bin/mypy
 echo "== pytest (inside an isolated network namespace)"
-# unshare -n: new network namespace, only lo. The suite's own namespaces are created from here.
-exec unshare --net -- sh -c 'ip link set lo up && exec .venv/bin/pytest "$@"' pytest "$@"
+# unshare -n: new network namespace, only lo; --mount: mounts a test makes (a tmpfs state disk) stay private to the suite. The suite's own namespaces are created from here.
+exec unshare --net --mount -- sh -c 'ip link set lo up && exec .venv/bin/pytest "$@"' pytest "$@"
