@@ -58,7 +58,6 @@ fi
 assert_in_netns
 
 CLK_TCK="$(getconf CLK_TCK)"
-PGR=/proc/sys/net/ipv4/ping_group_range
 TS="$(date +%Y%m%d_%H%M%S)"
 TMP="$(mktemp -d /tmp/icmp_bench.XXXXXX)"
 ROWS="$TMP/rows.tsv"
@@ -73,15 +72,10 @@ trap cleanup EXIT
 trap 'exit 143' INT TERM
 
 proc_threads() { awk '/^Threads/ {print $2}' "/proc/$1/status"; }
-# "OutEchos InEchoReps" of this netns
-icmp_mib() {
-    awk '$1 == "Icmp:" { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1 }
-                         else { print $c["OutEchos"], $c["InEchoReps"] } }' /proc/net/snmp
-}
+icmp_mib() { icmp_counters OutEchos InEchoReps; }
 # packets dropped on full receive queues of this netns's raw and ping sockets (last column)
 sock_drops() { awk 'FNR > 1 { d += $NF } END { printf "%d\n", d }' /proc/net/raw /proc/net/icmp; }
 # add_row (lib.sh) columns: tool mode n echoes lost cpu_s rtt_ms rss_kb notes
-set_pgr() { echo "$1" > "$PGR"; }
 
 snapshot_monitord "$TMP" "icmp_$TS.monitord.diff"
 
@@ -93,24 +87,14 @@ log "N=$N COUNT=$COUNT TOOLS='$TOOLS' MODES='$MODES' WINDOW_S=$WINDOW_S; kernel 
     "load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ------------------------------------------------------------------------------ fping
-run_fping() {
-    set_pgr "1 0"   # root: fping uses its raw socket anyway
-    local tv="$TMP/fping.tv" out="$TMP/fping.out" rc=0
+fping_row() {
     log "fping: $N targets x $COUNT echoes"
-    timeout -s TERM 600 /usr/bin/time -v -o "$tv" \
-        fping -C "$COUNT" -q -i "$FPING_INTERVAL_MS" -p "$FPING_PERIOD_MS" -t "$FPING_TIMEOUT_MS" \
-        -f "$TF" 2> "$out" || rc=$?
-    local u s w rss
-    read -r u s w rss < <(awk -F': ' '
-        /User time \(seconds\)/ {u = $2} /System time \(seconds\)/ {s = $2}
-        /Maximum resident set size/ {m = $2}
-        /Elapsed \(wall clock\) time/ { n = split($2, a, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + a[i] }
-        END { printf "%s %s %.2f %s\n", u, s, w, m }' "$tv")
-    helper_kv fping "$out" --count "$COUNT"
-    local cpu; cpu=$(calc "\"%.2f\", $u + $s")
-    add_row fping raw "$N" "${R[echoes]}" "${R[lost]}" "$cpu" "${R[median_ms]}" "$rss" \
-        "fping $(fping -v 2>&1 | awk '{print $3}') -C$COUNT -q -i$FPING_INTERVAL_MS -p$FPING_PERIOD_MS -t$FPING_TIMEOUT_MS, rc=$rc; user ${u}s + sys ${s}s (/usr/bin/time -v); wall ${w}s; replies ${R[replies]}/${R[echoes]}, targets with all replies ${R[full]}/${R[targets]}; RTT median of all replies ${R[median_ms]} ms, p99 ${R[p99_ms]} ms; RSS = peak (maxrss)"
-    log "fping: cpu ${cpu}s wall ${w}s replies ${R[replies]}/${R[echoes]} median ${R[median_ms]} ms"
+    run_fping "$TF" "$TMP/fping.out" "$COUNT" "$FPING_INTERVAL_MS" "$FPING_PERIOD_MS" "$FPING_TIMEOUT_MS"
+    helper_kv fping "$TMP/fping.out" --count "$COUNT"
+    local cpu; cpu=$(calc "\"%.2f\", $FPING_USER_S + $FPING_SYS_S")
+    add_row fping raw "$N" "${R[echoes]}" "${R[lost]}" "$cpu" "${R[median_ms]}" "$FPING_RSS_KB" \
+        "fping $FPING_VERSION -C$COUNT -q -i$FPING_INTERVAL_MS -p$FPING_PERIOD_MS -t$FPING_TIMEOUT_MS, rc=$FPING_RC; user ${FPING_USER_S}s + sys ${FPING_SYS_S}s (/usr/bin/time -v); wall ${FPING_WALL_S}s; replies ${R[replies]}/${R[echoes]}, targets with all replies ${R[full]}/${R[targets]}; RTT median of all replies ${R[median_ms]} ms, p99 ${R[p99_ms]} ms; RSS = peak (maxrss)"
+    log "fping: cpu ${cpu}s wall ${FPING_WALL_S}s replies ${R[replies]}/${R[echoes]} median ${R[median_ms]} ms"
 }
 
 # ------------------------------------------------------------------------------ monitord
@@ -270,7 +254,7 @@ run_smokeping() {
 
 for tool in $TOOLS; do
     case "$tool" in
-        fping) run_fping ;;
+        fping) fping_row ;;
         monitord) for m in $MODES; do run_monitord "$m"; done ;;
         smokeping) run_smokeping ;;
         blackbox) log "blackbox_exporter: not measured by this script (see ../shared/peers-bench)" ;;

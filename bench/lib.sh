@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Shared by bench/icmp_bench.sh and bench/snmp_bench.sh (sourced, not run): the private network
-# namespace, PIDs we start and stop, /proc CPU readings, and the snapshot of the monitord code
-# measured. Callers set ROOT, SCRIPT, PY, HELPER, TOTAL_LIMIT_S, REV before using these.
+# Shared by bench/icmp_bench.sh, snmp_bench.sh and province_bench.sh (sourced, not run): the
+# private network namespace, PIDs we start and stop, /proc CPU and ICMP readings, fping timed,
+# and the snapshot of the monitord code measured. Callers set ROOT, SCRIPT, PY, HELPER,
+# TOTAL_LIMIT_S, REV before using these.
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -53,6 +54,37 @@ stop_started() {
     STARTED_PIDS=()
 }
 
+# Icmp: counters of this network namespace by name, e.g. `icmp_counters OutEchos InEchoReps`
+icmp_counters() {
+    awk -v want="$*" '$1 == "Icmp:" {
+        if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next }
+        n = split(want, w, " "); for (i = 1; i <= n; i++) printf "%s%s", $c[w[i]], (i < n ? " " : "\n") }' /proc/net/snmp
+}
+out_echos() { icmp_counters OutEchos; }
+set_pgr() { echo "$1" > /proc/sys/net/ipv4/ping_group_range; }
+
+# run_fping TARGETS OUT COUNT INTERVAL_MS PERIOD_MS TIMEOUT_MS: `fping -C COUNT` over the address
+# file TARGETS as root (its raw socket), its report in OUT, bounded by 900 s. Sets FPING_RC,
+# FPING_USER_S, FPING_SYS_S, FPING_WALL_S, FPING_RSS_KB (peak, /usr/bin/time -v), FPING_ECHOES
+# (this namespace's OutEchos during the run) and FPING_VERSION.
+# shellcheck disable=SC2034
+run_fping() {
+    local targets="$1" out="$2" count="$3" interval="$4" period="$5" timeout_ms="$6" tv="$2.time" e0 e1
+    set_pgr "1 0"
+    FPING_RC=0
+    e0=$(out_echos)
+    timeout -s TERM 900 /usr/bin/time -v -o "$tv" fping -C "$count" -q -i "$interval" -p "$period" \
+        -t "$timeout_ms" -f "$targets" 2> "$out" || FPING_RC=$?
+    e1=$(out_echos)
+    FPING_ECHOES=$((e1 - e0))
+    read -r FPING_USER_S FPING_SYS_S FPING_WALL_S FPING_RSS_KB < <(awk -F': ' '
+        /User time \(seconds\)/ {u = $2} /System time \(seconds\)/ {s = $2}
+        /Maximum resident set size/ {m = $2}
+        /Elapsed \(wall clock\) time/ { n = split($2, a, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + a[i] }
+        END { printf "%s %s %.2f %s\n", u, s, w, m }' "$tv")
+    FPING_VERSION=$(fping -v 2>&1 | awk '{print $3}')
+}
+
 now() { date +%s.%N; }
 # CPU ticks (utime+stime, all threads) of a running PID
 proc_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
@@ -71,7 +103,6 @@ child_of() {
     done
     echo "$c"
 }
-# scrape URL FILE -> "seconds bytes" (curl), bounded
 # Until PID's /-/ready at URL answers 200 (true) or PID dies or READY_MAX_S pass (false).
 wait_ready() {
     local i code
@@ -83,7 +114,13 @@ wait_ready() {
     done
     return 1
 }
-scrape() { curl -sS --max-time 60 -o "$2" -w '%{time_total} %{size_download}\n' "$1"; }
+# scrape URL FILE -> "seconds bytes" (curl), bounded; with SCRAPE_GZIP=1 it asks for gzip as
+# Prometheus does (bytes: on the wire, compressed; FILE: decoded)
+scrape() {
+    local gzip=()
+    [ "${SCRAPE_GZIP:-0}" = 1 ] && gzip=(--compressed -H 'Accept-Encoding: gzip')
+    curl -sS --max-time 60 "${gzip[@]}" -o "$2" -w '%{time_total} %{size_download}\n' "$1"
+}
 add_row() { local IFS=$'\t'; echo "$*" >> "$ROWS"; }
 
 declare -A R   # key=value output of the helper, read by the scripts that source this file

@@ -23,6 +23,8 @@ N_SNMP="${N_SNMP:-500}"                  # of those, also polled over SNMP
 KABUPATEN="${KABUPATEN:-40}"             # kabupaten (a link device each; villages behind it)
 DURATION="${DURATION:-300}"              # the full run's measurement window (5 rounds of 60 s)
 SCRAPE_INTERVAL="${SCRAPE_INTERVAL:-15}" # /metrics scrapes during the window, like Prometheus
+SCRAPE_GZIP="${SCRAPE_GZIP:-0}"          # 1: scrapes ask for gzip as Prometheus does (the scrape
+                                         # size is then the compressed size on the wire)
 QUIET_S="${QUIET_S:-120}"                # windows without scrapes, in an ICMP-only run and at the
                                          # start of the full run: they split the CPU (0: skip both)
 INTERVAL_S="${INTERVAL_S:-60}"           # ICMP profile: every 60 s ...
@@ -105,9 +107,6 @@ record_helper() {
     out=$("$PY" "$@") || { log "helper failed: $*"; return 1; }
     printf '%s\n' "$out" | sed "s/^/$prefix./" >> "$KV"
 }
-out_echos() {  # Icmp: OutEchos of this namespace
-    awk '$1 == "Icmp:" { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1 } else print $c["OutEchos"] }' /proc/net/snmp
-}
 ticks_of() { local t=0 p; for p in "$@"; do t=$((t + $(proc_ticks "$p"))); done; echo "$t"; }
 secs() { calc "\"%.3f\", $1 / $CLK_TCK"; }
 
@@ -121,7 +120,7 @@ log "N_ICMP=$N_ICMP N_SNMP=$N_SNMP DURATION=${DURATION}s QUIET_S=$QUIET_S PEERS=
     "kernel $(uname -r), $(nproc) CPUs, load $LOAD0"
 record n_icmp "$N_ICMP"; record n_snmp "$N_SNMP"; record kabupaten "$KABUPATEN"
 record interval_s "$INTERVAL_S"; record snmp_interval_s "$SNMP_INTERVAL_S"; record count "$COUNT"
-record scrape_interval_s "$SCRAPE_INTERVAL"; record load_start "$LOAD0"
+record scrape_interval_s "$SCRAPE_INTERVAL"; record scrape_gzip "$SCRAPE_GZIP"; record load_start "$LOAD0"
 record scheduler_tick "${SCHEDULER_TICK:-default (50ms)}"; record exporter_conc "$EXP_CONC"
 
 # ------------------------------------------------------------------------------ SNMP agents
@@ -152,28 +151,18 @@ start_agents() {
 }
 SNMPSIM_PIDS=()
 if [ "$N_SNMP" != 0 ]; then start_agents; fi
-set_pgr() { echo "$1" > /proc/sys/net/ipv4/ping_group_range; }
 
 # ------------------------------------------------------------------------------ fping
-run_fping() {
-    set_pgr "1 0"   # fping (root) uses its raw socket
-    local tv="$TMP/fping.tv" out="$TMP/fping.out" rc=0 e0 e1 u s w rss
+fping_figures() {
     log "fping: $N_ICMP targets x $COUNT echoes"
-    e0=$(out_echos)
-    timeout -s TERM 900 /usr/bin/time -v -o "$tv" fping -C "$COUNT" -q -i 1 -p 10 -t 500 \
-        -f "$TARGETS" 2> "$out" || rc=$?
-    e1=$(out_echos)
-    read -r u s w rss < <(awk -F': ' '
-        /User time \(seconds\)/ {u = $2} /System time \(seconds\)/ {s = $2}
-        /Maximum resident set size/ {m = $2}
-        /Elapsed \(wall clock\) time/ { n = split($2, a, ":"); w = 0; for (i = 1; i <= n; i++) w = w * 60 + a[i] }
-        END { printf "%s %s %.2f %s\n", u, s, w, m }' "$tv")
-    record_helper fping "$BENCH_DIR/icmp_summary.py" fping "$out" --count "$COUNT"
-    record fping.cpu_s "$(calc "\"%.2f\", $u + $s")"; record fping.user_s "$u"; record fping.sys_s "$s"
-    record fping.wall_s "$w"; record fping.rss_kb "$rss"; record fping.rc "$rc"
-    record fping.out_echos "$((e1 - e0))"
-    record fping.version "$(fping -v 2>&1 | awk '{print $3}')"
-    log "fping: user ${u}s sys ${s}s wall ${w}s"
+    run_fping "$TARGETS" "$TMP/fping.out" "$COUNT" 1 10 500
+    record_helper fping "$BENCH_DIR/icmp_summary.py" fping "$TMP/fping.out" --count "$COUNT"
+    record fping.cpu_s "$(calc "\"%.2f\", $FPING_USER_S + $FPING_SYS_S")"
+    record fping.user_s "$FPING_USER_S"; record fping.sys_s "$FPING_SYS_S"
+    record fping.wall_s "$FPING_WALL_S"; record fping.rss_kb "$FPING_RSS_KB"; record fping.rc "$FPING_RC"
+    record fping.out_echos "$FPING_ECHOES"
+    record fping.version "$FPING_VERSION"
+    log "fping: user ${FPING_USER_S}s sys ${FPING_SYS_S}s wall ${FPING_WALL_S}s"
 }
 
 # ------------------------------------------------------------------------------ monitord
@@ -377,7 +366,7 @@ run_exporter() {
 
 # (plain `if`s: a function called on the left of || or && would run without errexit)
 run_baseline
-if [[ " $PEERS " == *" fping "* ]]; then run_fping; fi
+if [[ " $PEERS " == *" fping "* ]]; then fping_figures; fi
 if [ "$QUIET_S" != 0 ]; then run_icmp_only; fi
 run_full
 if [[ " $PEERS " == *" exporter "* ]] && [ "$N_SNMP" != 0 ]; then run_exporter; fi

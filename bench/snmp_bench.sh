@@ -110,10 +110,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' INT TERM
 
-# OutEchos of this netns (monitord also pings its devices; its profile makes that hourly)
-out_echos() {
-    awk '$1 == "Icmp:" { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1 } else print $c["OutEchos"] }' /proc/net/snmp
-}
+# out_echos (lib.sh): monitord also pings its devices; its profile makes that hourly
 # add_row (lib.sh) columns: tool variant walks ok failed varbinds/walk requests/walk cpu_ms/walk scrape_ms/walk agent_ms/walk p50_ms notes
 # SNMPv2-MIB::snmpInPkts.0 of the agent: requests it received (this GET counts itself)
 agent_pkts() { snmpget -v2c -c public -On -Oqv -t 1 -r 0 "127.0.0.1:$SNMPD_PORT" .1.3.6.1.2.1.11.1.0 2> /dev/null | grep -E '^[0-9]+$' || echo 0; }

@@ -1,20 +1,28 @@
 """Per-device SNMP series: the sink for SnmpPollResults and their Prometheus rendering.
 
 Same lock-free scheme as TargetSeries: observe() (event loop) replaces a device's immutable
-snapshot; render() (HTTP thread) reads a copy of the dict. A device's module samples arrive
-pre-rendered per metric family, so rendering is joining strings under each family's header.
-A failed poll exports no module samples at all (the series go stale in Prometheus rather
-than repeating old values as if fresh); the device's own counters stay.
+snapshot, its lines rendered as bytes per family; render_chunks() (HTTP thread) reads a copy
+of the dict and lists the pieces under each family's header. A device's module samples
+arrive rendered by the poller (encoded here, once per poll); its own scalars, error counts,
+info and uptime are rendered here when the poll is observed. A failed poll exports no module
+samples at all (the series go stale in Prometheus rather than repeating old values as if
+fresh); the device's own counters stay.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from monitord.metrics.targets import carry_over, format_value, label_pairs
+from monitord.metrics.targets import (
+    carry_over,
+    family_chunks,
+    family_header,
+    format_value,
+    label_pairs,
+)
 from monitord.model import HIERARCHY_LABELS, Check, SnmpPollResult, SnmpProfile
 from monitord.snmp.modules import SnmpModule
 from monitord.snmp.uptime import Uptime, advance
@@ -26,8 +34,8 @@ log = logging.getLogger(__name__)
 class DeviceSnapshot:
     check: Check
     labels: str  # pre-rendered hierarchy label pairs
-    info: str  # pre-rendered monitord_snmp_target_info extra pairs
-    families: Mapping[str, str] = field(default_factory=dict)
+    info_line: bytes  # the monitord_snmp_target_info sample: fixed for the check
+    families: Mapping[str, bytes] = field(default_factory=dict)  # module family -> its lines
     uptime: Uptime | None = None
     up: float = math.nan
     last_duration: float = math.nan
@@ -40,6 +48,7 @@ class DeviceSnapshot:
     timeouts_total: int = 0
     errors_total: Mapping[str, int] = field(default_factory=dict)  # reason -> count
     last_error: str | None = None
+    pieces: tuple[bytes, ...] = ()  # this device's lines per family of _HEADERS
 
 
 # (name, type, help, snapshot attribute); NaN means no sample yet.
@@ -62,28 +71,43 @@ _DEVICE_SCALARS: tuple[tuple[str, str, str, str], ...] = (
     ("monitord_snmp_timeouts_total", "counter",
      "SNMP requests that got no response after every retry.", "timeouts_total"),
 )
+_UPTIME = "monitord_device_uptime_seconds"
+_BOOT_TIME = "monitord_device_boot_time_seconds"
+_REBOOTS = "monitord_device_reboots_total"
 _UPTIME_FAMILIES: tuple[tuple[str, str, str], ...] = (
-    ("monitord_device_uptime_seconds", "gauge",
+    (_UPTIME, "gauge",
      "Time since the device's SNMP agent started (sysUpTime, counting 497-day wraps)."),
-    ("monitord_device_boot_time_seconds", "gauge",
+    (_BOOT_TIME, "gauge",
      "When the device's SNMP agent started, estimated from sysUpTime (seconds since epoch)."),
-    ("monitord_device_reboots_total", "counter",
+    (_REBOOTS, "counter",
      "Agent restarts (sysUpTime going backwards, not a wrap) seen since monitord started."),
 )
+_ERRORS = "monitord_snmp_errors_total"
+_INFO = "monitord_snmp_target_info"
+# The device's own families, in exposition order; a snapshot's `pieces` follow it.
+_HEADERS: tuple[bytes, ...] = (
+    *(family_header(name, kind, help_text) for name, kind, help_text, _ in _DEVICE_SCALARS),
+    family_header(_ERRORS, "counter", "SNMP poll failures and value problems, by reason."),
+    family_header(_INFO, "gauge",
+                  "SNMP settings per device: profile, version, security level, modules."),
+    *(family_header(name, kind, help_text) for name, kind, help_text in _UPTIME_FAMILIES),
+)
+_SCALAR_ATTRS = tuple((name, attr) for name, _, _, attr in _DEVICE_SCALARS)
 
 
 class SnmpSeries:
     def __init__(self) -> None:
         self._snapshots: dict[str, DeviceSnapshot] = {}
-        self._families: dict[str, tuple[str, str]] = {}  # module metric name -> (type, help)
+        self._module_headers: tuple[tuple[str, bytes], ...] = ()  # (module metric name, header)
 
     def set_checks(self, checks: Iterable[Check], modules: Mapping[str, SnmpModule]) -> None:
-        families: dict[str, tuple[str, str]] = {}
+        headers: dict[str, bytes] = {}
         for module in modules.values():
             for metric in [*module.scalars, *(m for t in module.tables for m in t.metrics)]:
                 kind = "gauge" if metric.type == "info" else metric.type
-                families.setdefault(metric.name, (kind, metric.help))
-        self._families = families
+                if metric.name not in headers:
+                    headers[metric.name] = family_header(metric.name, kind, metric.help)
+        self._module_headers = tuple(headers.items())
         self._snapshots = carry_over(self._snapshots, checks, "snmp", _new)
 
     def snapshot(self, target: str) -> DeviceSnapshot | None:
@@ -113,9 +137,9 @@ class SnmpSeries:
                 log.warning("%s: agent restarted (sysUpTime %d after %d)", result.check.target,
                             result.uptime_ticks, snap.uptime.ticks)
         ok = result.success
-        self._snapshots[result.check.target] = replace(
+        self._snapshots[result.check.target] = _rendered(replace(
             snap,
-            families=result.families if ok else {},
+            families={name: lines.encode() for name, lines in result.families.items()} if ok else {},
             uptime=uptime,
             up=1.0 if ok else 0.0,
             last_duration=result.duration,
@@ -128,55 +152,46 @@ class SnmpSeries:
             timeouts_total=snap.timeouts_total + result.timeouts,
             errors_total=errors,
             last_error=result.error,
-        )
+        ))
 
-    def render(self) -> str:
+    def render_chunks(self) -> list[bytes]:
+        """Every device's exposition, family by family, as the pre-rendered pieces."""
         snaps = list(self._snapshots.values())
         if not snaps:
-            return ""
-        out: list[str] = []
-        emit = out.append
-        for name, kind, help_text, attr in _DEVICE_SCALARS:
-            emit(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
-            for s in snaps:
-                value = getattr(s, attr)
-                if not math.isnan(value):
-                    emit(f"{name}{{{s.labels}}} {format_value(value)}\n")
-        name = "monitord_snmp_errors_total"
-        emit(f"# HELP {name} SNMP poll failures and value problems, by reason.\n"
-             f"# TYPE {name} counter\n")
-        for s in snaps:
-            for reason, count in sorted(s.errors_total.items()):
-                emit(f'{name}{{{s.labels},reason="{reason}"}} {count}\n')
-        name = "monitord_snmp_target_info"
-        emit(f"# HELP {name} SNMP settings per device: profile, version, security level, "
-             f"modules.\n# TYPE {name} gauge\n")
-        for s in snaps:
-            emit(f"{name}{{{s.labels},{s.info}}} 1\n")
-        self._render_uptime(snaps, emit)
-        for name, (kind, help_text) in self._families.items():
-            emit(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
-            for s in snaps:
-                lines = s.families.get(name)
-                if lines:
-                    emit(lines)
-        return "".join(out)
+            return []
+        out = family_chunks(_HEADERS, [s.pieces for s in snaps])
+        for name, header in self._module_headers:
+            out.append(header)
+            out += [lines for s in snaps if (lines := s.families.get(name))]
+        return out
 
-    @staticmethod
-    def _render_uptime(snaps: list[DeviceSnapshot], emit: Callable[[str], None]) -> None:
-        for name, kind, help_text in _UPTIME_FAMILIES:
-            emit(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
-            for s in snaps:
-                uptime = s.uptime
-                if uptime is None or (s.up != 1.0 and name != "monitord_device_reboots_total"):
-                    continue
-                if name == "monitord_device_uptime_seconds":
-                    value = format_value(uptime.seconds)
-                elif name == "monitord_device_boot_time_seconds":
-                    value = format_value(round(uptime.boot_time))
-                else:
-                    value = str(uptime.reboots)
-                emit(f"{name}{{{s.labels}}} {value}\n")
+    def render(self) -> str:
+        """The same as one str (tests, tools); the HTTP server sends the chunks."""
+        return b"".join(self.render_chunks()).decode()
+
+
+def _rendered(snap: DeviceSnapshot) -> DeviceSnapshot:
+    """`snap` with its own families' lines rendered (the module families come rendered)."""
+    labels = snap.labels
+    pieces: list[bytes] = []
+    for name, attr in _SCALAR_ATTRS:
+        value = getattr(snap, attr)
+        pieces.append(b"" if math.isnan(value)  # no sample yet
+                      else f"{name}{{{labels}}} {format_value(value)}\n".encode())
+    pieces.append("".join(f'{_ERRORS}{{{labels},reason="{reason}"}} {count}\n'
+                          for reason, count in sorted(snap.errors_total.items())).encode())
+    pieces.append(snap.info_line)
+    uptime = snap.uptime
+    if uptime is None:
+        pieces += (b"", b"", b"")
+    else:  # uptime and boot time after a complete poll only; the reboot count after any
+        complete = snap.up == 1.0
+        pieces.append(f"{_UPTIME}{{{labels}}} {format_value(uptime.seconds)}\n".encode()
+                      if complete else b"")
+        pieces.append(f"{_BOOT_TIME}{{{labels}}} {format_value(round(uptime.boot_time))}\n"
+                      .encode() if complete else b"")
+        pieces.append(f"{_REBOOTS}{{{labels}}} {uptime.reboots}\n".encode())
+    return replace(snap, pieces=tuple(pieces))
 
 
 def _new(check: Check) -> DeviceSnapshot:
@@ -186,6 +201,6 @@ def _new(check: Check) -> DeviceSnapshot:
     info = label_pairs([("profile", profile.name), ("version", creds.version_name),
                         ("security_level", creds.security_level),
                         ("modules", ",".join(profile.modules))])
-    return DeviceSnapshot(check=check,
-                          labels=label_pairs(zip(HIERARCHY_LABELS, check.hierarchy(), strict=True)),
-                          info=info)
+    labels = label_pairs(zip(HIERARCHY_LABELS, check.hierarchy(), strict=True))
+    return _rendered(DeviceSnapshot(check=check, labels=labels,
+                                    info_line=f"{_INFO}{{{labels},{info}}} 1\n".encode()))

@@ -1,11 +1,16 @@
-"""The HTTP endpoint's pieces without a network: basic auth and its cache, the bounded request
-reader, the `web:` config section and its TLS files. tests/integration/test_web_tls_auth.py
-runs the server itself."""
+"""The HTTP endpoint's pieces: basic auth and its cache, the bounded request reader, the `web:`
+config section and its TLS files, and the /metrics body (pieces, gzip), the last served by a
+real server on 127.0.0.1. tests/integration/test_web_tls_auth.py runs the server with TLS."""
 
 from __future__ import annotations
 
 import base64
+import gzip
+import http.client
 import io
+import ipaddress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from http import HTTPStatus
 from pathlib import Path
 
@@ -15,11 +20,22 @@ from cryptography.hazmat.primitives import serialization
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitord.config import ConfigError, load_inventory
-from monitord.http import HttpCollector, HttpLimits, HttpStats, TlsFileError, load_server_tls
+from monitord.http import (
+    CONTENT_TYPE_METRICS,
+    Endpoints,
+    HttpCollector,
+    HttpLimits,
+    HttpServer,
+    HttpStats,
+    TlsFileError,
+    load_server_tls,
+)
 from monitord.http.basic_auth import BasicAuth
+from monitord.http.body import GROUP_BYTES, accepts_gzip, grouped, gzipped
 from monitord.http.request import BadRequest, ClientGone, read_head
 from monitord.logformat import secrets_in
-from monitord.model import Secret
+from monitord.metrics.targets import TargetSeries
+from monitord.model import Check, IcmpProfile, ProbeResult, Secret
 from tests.integration.mosquitto import CertificateAuthority
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "config"
@@ -330,3 +346,134 @@ def test_http_stats_become_metrics() -> None:
                  'monitord_http_connections_dropped_total{reason="tls_handshake"} 1.0',
                  'monitord_http_connections_dropped_total{reason="deadline"} 2.0'):
         assert line in text.splitlines()
+
+
+# --- the /metrics body: pieces, gzip (issue 8) -----------------------------------------------
+# The last tests run a real HttpServer, on 127.0.0.1 only.
+
+@pytest.mark.parametrize(("values", "gzip"), [
+    (["gzip"], True),  # what Prometheus sends
+    (["deflate, gzip, br, zstd"], True),  # curl --compressed
+    (["GZIP;Q=0.5"], True),
+    (["x-gzip"], True),
+    (["*"], True),
+    (["identity", "gzip"], True),  # two headers of the name count as one list
+    ([], False),
+    (["identity"], False),
+    ([""], False),
+    (["gzip;q=0"], False),
+    (["gzip; q=0.0, identity"], False),
+    (["*, gzip;q=0"], False),  # named beats the wildcard
+    (["*;q=0"], False),
+    (["gzip;q=abc"], False),
+    (["br"], False),
+])
+def test_accept_encoding(values: list[str], gzip: bool) -> None:
+    assert accepts_gzip(values) is gzip
+
+
+def test_pieces_are_grouped_in_order_without_splitting_one() -> None:
+    pieces = [bytes([65 + i % 26]) * (i * 37 % 1000) for i in range(3000)]
+    groups = list(grouped(pieces, size=10_000))
+    assert b"".join(groups) == b"".join(pieces)
+    assert all(len(g) >= 10_000 for g in groups[:-1])
+    assert all(len(g) < 10_000 + 1000 for g in groups)  # a group stops at the piece that fills it
+    assert list(grouped([])) == []
+    big = b"x" * 50_000
+    assert list(grouped([big], size=10_000)) == [big]
+
+
+def test_gzipped_pieces_are_one_gzip_member_of_the_whole() -> None:
+    pieces = [f"monitord_icmp_requests_total{{target=\"t{i}\"}} {i}\n".encode() for i in range(60_000)]
+    parts = gzipped(pieces)
+    assert len(parts) > 1  # compressed a group at a time
+    assert gzip.decompress(b"".join(parts)) == b"".join(pieces)
+    assert gzip.decompress(b"".join(gzipped([]))) == b""
+
+
+def exposition(targets: int) -> TargetSeries:
+    """A TargetSeries of `targets` probed targets: ~6 kB of text each."""
+    profile = IcmpProfile(name="lan", interval=10.0, count=3, packet_interval=0.2, timeout=1.0,
+                          size=56)
+    series = TargetSeries()
+    checks = [Check(target=f"desa-{i}", kind="icmp", address=ipaddress.ip_address(f"192.0.2.{i % 250}"),
+                    province="sulbar", kabupaten="mamuju", site=f"desa-{i}", role="village-ap",
+                    profile=profile) for i in range(targets)]
+    series.set_checks(checks)
+    for check in checks:
+        series.observe(ProbeResult(check=check, started=1_700_000_000.5, duration=0.6, sent=3,
+                                   received=2, rtts=(0.021, 0.034)))
+    return series
+
+
+@contextmanager
+def metrics_server(render: Callable[[], str | Sequence[bytes]]) -> Iterator[int]:
+    server = HttpServer("127.0.0.1:0", Endpoints(render, lambda: True, lambda: (True, "")))
+    server.start()
+    try:
+        yield server.port
+    finally:
+        server.stop()
+
+
+def get(conn: http.client.HTTPConnection, accept: str | None,
+        method: str = "GET") -> tuple[http.client.HTTPResponse, bytes]:
+    conn.request(method, "/metrics", headers={"Accept-Encoding": accept} if accept else {})
+    response = conn.getresponse()
+    return response, response.read()
+
+
+def test_metrics_gzipped_for_who_asks_plain_for_the_others() -> None:
+    series = exposition(400)
+    text = series.render().encode()
+    assert len(text) > 4 * GROUP_BYTES  # several groups on both paths
+    with metrics_server(series.render_chunks) as port, \
+            closing(http.client.HTTPConnection("127.0.0.1", port, timeout=10)) as conn:
+        # One keep-alive connection throughout: each answer must be framed exactly.
+        zipped, body = get(conn, "gzip")
+        assert zipped.status == 200
+        assert zipped.getheader("Content-Encoding") == "gzip"
+        assert zipped.getheader("Vary") == "Accept-Encoding"
+        assert zipped.getheader("Content-Type") == CONTENT_TYPE_METRICS
+        assert int(zipped.getheader("Content-Length", "-1")) == len(body)
+        assert len(body) < len(text) / 5
+        assert gzip.decompress(body) == text
+
+        plain, body = get(conn, None)  # http.client asks for identity
+        assert plain.status == 200
+        assert plain.getheader("Content-Encoding") is None
+        assert plain.getheader("Vary") == "Accept-Encoding"
+        assert int(plain.getheader("Content-Length", "-1")) == len(text)
+        assert body == text
+
+        refused, body = get(conn, "gzip;q=0, identity")
+        assert refused.getheader("Content-Encoding") is None
+        assert body == text
+
+        head, body = get(conn, "gzip", method="HEAD")
+        assert body == b""
+        assert head.getheader("Content-Encoding") == "gzip"
+        assert 0 < int(head.getheader("Content-Length", "-1")) < len(text) / 5
+
+
+def test_a_str_exposition_is_served_too() -> None:
+    text = "# HELP up Up.\n# TYPE up gauge\nup 1\n"
+    with metrics_server(lambda: text) as port, \
+            closing(http.client.HTTPConnection("127.0.0.1", port, timeout=10)) as conn:
+        response, body = get(conn, "gzip")
+        assert gzip.decompress(body) == text.encode()
+        response, body = get(conn, None)
+        assert body == text.encode()
+        assert response.getheader("Content-Length") == str(len(text))
+
+
+def test_a_failing_render_is_a_500() -> None:
+    def broken() -> list[bytes]:
+        raise RuntimeError("renderer bug")
+
+    with metrics_server(broken) as port, \
+            closing(http.client.HTTPConnection("127.0.0.1", port, timeout=10)) as conn:
+        response, body = get(conn, "gzip")
+        assert response.status == 500
+        assert response.getheader("Content-Encoding") is None
+        assert body == b"rendering metrics failed; see the monitord log\n"

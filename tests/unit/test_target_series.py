@@ -6,6 +6,7 @@ with prometheus-client's parser, and one hands it to promtool, the format's refe
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import math
 import shutil
 import subprocess
@@ -358,3 +359,137 @@ def test_render_passes_promtool() -> None:
                            capture_output=True, text=True, check=False, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout + check.stderr == ""
+
+
+# --- pre-rendered pieces (issue 8) ----------------------------------------------------------
+# The series are rendered when a result comes in and only joined at scrape time. The expected
+# text here is built line by line from the results, sharing nothing with the renderer; RTTs
+# and loss ratios are powers of two, so they come out exact whatever the order of operations.
+
+SCALAR_FAMILIES = (
+    ("monitord_icmp_requests_total", "counter", "ICMP echo requests sent."),
+    ("monitord_icmp_responses_total", "counter", "ICMP echo replies received within their timeout."),
+    ("monitord_probes_per_target_total", "counter", "Probes completed per target."),
+    ("monitord_probe_errors_total", "counter",
+     "Probes that reported an error (send failure, deadline exceeded, ...)."),
+    ("monitord_probe_success", "gauge", "Whether the last probe got at least one reply (1) or none (0)."),
+    ("monitord_icmp_loss_ratio", "gauge", "Fraction of echoes lost in the last probe (0-1)."),
+    ("monitord_probe_last_duration_seconds", "gauge", "Wall time of the last probe."),
+    ("monitord_probe_last_timestamp_seconds", "gauge", "When the last probe started."),
+    ("monitord_icmp_jitter_seconds", "gauge",
+     "Mean absolute difference of consecutive RTTs in the last probe."),
+)
+LE = ("0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
+      "0.25", "0.5", "0.75", "1", "1.5", "2.5", "5", "+Inf")
+
+
+def number(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"') + '"'
+
+
+def expected_text(targets: Sequence[tuple[Check, Sequence[ProbeResult]]]) -> str:
+    """The exposition of `targets`, family by family, targets in the order given."""
+    lines: dict[str, list[str]] = {}
+    for check, results in targets:
+        labels = ",".join(f"{name}={quoted(value)}" for name, value in (
+            ("province", check.province), ("kabupaten", check.kabupaten), ("site", check.site),
+            ("role", check.role), ("target", check.target), ("address", str(check.address))))
+        rtts = [rtt for r in results for rtt in r.rtts]
+        values: dict[str, float | None] = dict.fromkeys(name for name, _, _ in SCALAR_FAMILIES)
+        values |= {"monitord_icmp_requests_total": sum(r.sent for r in results),
+                   "monitord_icmp_responses_total": sum(r.received for r in results),
+                   "monitord_probes_per_target_total": len(results),
+                   "monitord_probe_errors_total": sum(r.error is not None for r in results)}
+        last_rtts: tuple[float, ...] = ()
+        if results:
+            last = results[-1]
+            last_rtts = last.rtts
+            values |= {"monitord_probe_success": 1 if last.received else 0,
+                       "monitord_icmp_loss_ratio": (last.sent - last.received) / last.sent,
+                       "monitord_probe_last_duration_seconds": last.duration,
+                       "monitord_probe_last_timestamp_seconds": last.started}
+            if len(last_rtts) >= 2:
+                gaps = [abs(b - a) for a, b in itertools.pairwise(last_rtts)]
+                values["monitord_icmp_jitter_seconds"] = sum(gaps) / len(gaps)
+        for name, value in values.items():
+            if value is not None:
+                lines.setdefault(name, []).append(f"{name}{{{labels}}} {number(value)}")
+        rtt_last = lines.setdefault("monitord_icmp_rtt_last_seconds", [])
+        if last_rtts:
+            for stat, value in (("min", min(last_rtts)), ("avg", sum(last_rtts) / len(last_rtts)),
+                                ("max", max(last_rtts))):
+                rtt_last.append(f'monitord_icmp_rtt_last_seconds{{{labels},stat="{stat}"}} '
+                                f"{number(value)}")
+        histogram = lines.setdefault("monitord_icmp_rtt_seconds", [])
+        for le in LE:
+            count = sum(1 for rtt in rtts if le == "+Inf" or rtt <= float(le))
+            histogram.append(f'monitord_icmp_rtt_seconds_bucket{{{labels},le="{le}"}} {count}')
+        histogram.append(f"monitord_icmp_rtt_seconds_sum{{{labels}}} {number(sum(rtts))}")
+        histogram.append(f"monitord_icmp_rtt_seconds_count{{{labels}}} {len(rtts)}")
+        info = [("kind", "icmp"), ("parent", check.parent or ""), ("profile", check.profile.name),
+                ("name", check.name), *check.labels]
+        lines.setdefault("monitord_target_info", []).append(
+            "monitord_target_info{" + labels + "," + ",".join(f"{k}={quoted(v)}" for k, v in info)
+            + "} 1")
+    families = [*SCALAR_FAMILIES,
+                ("monitord_icmp_rtt_last_seconds", "gauge",
+                 "Minimum, average and maximum RTT of the last probe."),
+                ("monitord_icmp_rtt_seconds", "histogram", "Round-trip time of ICMP echo replies."),
+                ("monitord_target_info", "gauge",
+                 "Inventory facts per target: parent, profile, name and operator labels.")]
+    out = []
+    for name, kind, help_text in families:
+        out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *lines.get(name, [])]
+    return "\n".join(out) + "\n"
+
+
+def test_the_rendered_text_is_the_exposition_of_the_results() -> None:
+    core = make_check("core-01", site='gedung "B"\\lt.2', name="Core", labels=(("note", NASTY),))
+    ap = make_check("ap-02", "2001:db8::7", parent="core-01")
+    idle = make_check("never-probed", "192.0.2.9")
+    series = TargetSeries()
+    series.set_checks([core, ap, idle])
+    assert series.render() == expected_text([(core, []), (ap, []), (idle, [])])
+
+    core_results = [result(core, 3, [2**-12, 2**-6, 9.0]),
+                    result(core, 4, [2**-10, 2**-9], started=1_700_000_060.25, duration=0.5)]
+    ap_results = [result(ap, 3, [0.5, 0.25, 0.125]), result(ap, 3, [], error="deadline exceeded")]
+    for r in [*core_results, *ap_results]:
+        series.observe(r)
+    assert series.render() == expected_text([(core, core_results), (ap, ap_results), (idle, [])])
+
+
+def test_each_family_is_its_header_and_every_targets_piece() -> None:
+    checks = [make_check(f"t{i}", f"192.0.2.{i}") for i in range(1, 4)]
+    series = TargetSeries()
+    series.set_checks(checks)
+    series.observe(result(checks[0], 3, [0.001]))
+    chunks = series.render_chunks()
+    headers = [c for c in chunks if c.startswith(b"# HELP ")]
+    assert len(headers) == len(SCALAR_FAMILIES) + 3
+    for chunk in chunks:  # whole lines only: a chunk never ends mid-line nor holds two families
+        assert chunk.endswith(b"\n")
+        assert chunk.startswith(b"# HELP ") or chunk.count(b"# ") == 0
+    # Gauges of targets without a probe contribute no (empty) piece.
+    assert b"" not in chunks
+
+
+def test_a_scrape_in_progress_keeps_what_it_took() -> None:
+    """observe() publishes a new snapshot; the chunks a scrape already holds do not change."""
+    check = make_check("ap")
+    series = TargetSeries()
+    series.set_checks([check])
+    series.observe(result(check, 3, [0.01, 0.02, 0.03]))
+    chunks = series.render_chunks()
+    taken = b"".join(chunks)
+    series.observe(result(check, 3, [], error="sendto: Network is unreachable"))
+    assert b"".join(chunks) == taken
+    now = series.render().encode()
+    assert now != taken
+    assert b"monitord_probe_errors_total{" in now
+    assert value(parse(now.decode()), "monitord_probe_errors_total", "ap") == 1
+    assert value(parse(taken.decode()), "monitord_probe_errors_total", "ap") == 0
