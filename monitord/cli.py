@@ -1,5 +1,5 @@
 """The `monitord` command: run | check-config | targets | probe TARGET | poll TARGET |
-report | maintenance add|list|remove."""
+report | maintenance add|list|remove | lab."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from monitord.config.inventory import DEFAULT_PROFILE
 from monitord.daemon import Daemon
 from monitord.icmp.pinger import Pinger
 from monitord.icmp.sockets import IcmpSocketError
+from monitord.lab.demo import add_lab_parser
 from monitord.logformat import configure_logging, hide_secrets, secrets_in
 from monitord.model import (
     Check,
@@ -98,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_poll)
     add_report_parser(sub, DEFAULT_CONFIG)
     add_maintenance_parser(sub, DEFAULT_CONFIG)
+    add_lab_parser(sub)  # the province lab demo (monitord.lab.demo)
     return parser
 
 

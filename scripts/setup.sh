@@ -3,11 +3,14 @@
 # in .venv with monitord installed editable. Idempotent; safe to re-run.
 #   scripts/setup.sh          runtime only
 #   scripts/setup.sh --test   also the peers the test suite runs for real and the test tools
+#   scripts/setup.sh --lab    also what the province lab (`make demo`, `monitord lab`) needs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
+want_lab=0
 [ "${1:-}" = "--test" ] && want_test=1
+[ "${1:-}" = "--lab" ] && want_lab=1
 
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (it installs Debian packages)" >&2; exit 1; }
 
@@ -22,6 +25,12 @@ if [ "$want_test" = 1 ]; then
     apt_packages+=(prometheus fping iptables iputils-ping util-linux snmpd snmp
                    mosquitto mosquitto-clients prometheus-alertmanager chromium
                    victoria-metrics)
+fi
+if [ "$want_lab" = 1 ]; then
+    # mosquitto: the lab's broker for monitord's state events, mosquitto-clients: to watch
+    # them (mosquitto_sub); iptables: the demo's packet-loss fault; snmp: snmpget/snmpwalk to
+    # look at the lab's devices yourself. The SNMP agents are snmpsim, from the `lab` extra.
+    apt_packages+=(iptables mosquitto mosquitto-clients snmp)
 fi
 missing=()
 for p in "${apt_packages[@]}"; do
@@ -42,8 +51,9 @@ command -v "$python" >/dev/null || python=python3
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 extra=""
 [ "$want_test" = 1 ] && extra="[test]"
+[ "$want_lab" = 1 ] && extra="[lab]"
 stamp=".venv/.monitord-installed$extra"
-# The test install includes the runtime one.
+# The test install includes the runtime and the lab ones.
 [ "$want_test" = 0 ] && [ -f ".venv/.monitord-installed[test]" ] && stamp=".venv/.monitord-installed[test]"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/pip install -q --upgrade pip

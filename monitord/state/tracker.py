@@ -116,6 +116,7 @@ class StateTracker:
             self._wake.set()
 
     async def _write_loop(self) -> None:
+        failing_since = 0  # write_failures when the current failure streak began, 0 if none
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -126,12 +127,20 @@ class StateTracker:
                 statuses = [s for s in latest.values() if s is not None]
                 try:
                     await self.history.append(events, statuses, outbox=self.publisher is not None)
-                except Exception:
+                except Exception as error:
                     self.write_failures += 1
-                    log.exception("cannot store %d state events; retrying in %gs",
-                                  len(batch), WRITE_RETRY)
+                    failing_since = failing_since or self.write_failures
+                    if failing_since == self.write_failures:  # the traceback once per outage
+                        log.exception("cannot store %d state events; retrying every %gs",
+                                      len(batch), WRITE_RETRY)
+                    else:  # a full disk fails every retry: one short line, not a traceback
+                        log.warning("still cannot store %d state events: %s", len(batch), error)
                     await asyncio.sleep(WRITE_RETRY)
                     continue
+                if failing_since:
+                    log.info("stored the %d state events held back since the history failed",
+                             len(batch))
+                    failing_since = 0
                 del self._unwritten[:len(batch)]
                 self.events_written += len(batch)
                 if self.publisher is not None:
@@ -149,7 +158,11 @@ class StateTracker:
             try:
                 await asyncio.wait_for(self.flush(), timeout=10.0)
             except TimeoutError:
-                log.error("stopping with %d state events not stored", len(self._unwritten))
+                # Nothing can store them now (the disk is full or the history broken); their
+                # state-change log lines above remain the record of them.
+                log.error("stopping with %d state events not stored: %s", len(self._unwritten),
+                          "; ".join(f"{e.target} {e.kind.value} at {e.time:.3f}"
+                                    for e, _ in self._unwritten[:20]))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,44 +1,24 @@
-"""Running a real monitord process and reading its /metrics, for integration tests."""
+"""Running a real monitord process and reading its /metrics, for integration tests.
+
+The process and /metrics plumbing moved to monitord.lab (the province lab runs monitord the
+same way); it is re-exported here for the tests that import it from this module."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
-T = TypeVar("T")
+from monitord.lab.process import MonitordProcess, free_port, stop_process, wait_for
+from monitord.lab.scrape import Sample, by_target, parse_samples, value
 
-Sample = tuple[str, dict[str, str], float]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0, every: float = 0.2) -> T:
-    """Poll `probe` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+__all__ = ["MonitordProcess", "Sample", "by_target", "free_port", "monitord_cli", "parse_samples",
+           "report_json", "stop_process", "target_row", "value", "wait_for", "write_config"]
 
 
 def write_config(path: Path, devices: Iterable[dict[str, Any]], port: int,
@@ -56,89 +36,6 @@ def write_config(path: Path, devices: Iterable[dict[str, Any]], port: int,
     }
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
-
-
-class MonitordProcess:
-    """`monitord run` as a child process; stopped with SIGTERM (then SIGKILL) by its PID only."""
-
-    def __init__(self, config: Path, port: int, log_path: Path,
-                 extra_args: Sequence[str] = ()) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log_path
-        self._log = log_path.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitord", "run", "-c", str(config), *extra_args],
-            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        wait_for("monitord to become ready", self._ready, timeout=30)
-
-    def _ready(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"monitord exited with {self.proc.returncode}:\n{self.log()}")
-        try:
-            return self.get("/-/ready")[0] == 200
-        except OSError:
-            return False
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def get(self, path: str) -> tuple[int, str]:
-        return _request(self.url + path, None)
-
-    def post(self, path: str) -> tuple[int, str]:
-        return _request(self.url + path, b"")
-
-    def metrics_text(self) -> str:
-        status, body = self.get("/metrics")
-        assert status == 200, body
-        return body
-
-    def samples(self) -> list[Sample]:
-        return parse_samples(self.metrics_text())
-
-    def stop(self) -> int:
-        stop_process(self.proc, grace=15)
-        self._log.close()
-        return self.proc.returncode
-
-
-def stop_process(proc: subprocess.Popen[Any] | None, grace: float = 10) -> None:
-    """SIGTERM a process this test started (by its PID), SIGKILL it after `grace` seconds."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
-def _request(url: str, data: bytes | None) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, data=data, timeout=30) as resp:  # noqa: S310 - loopback
-            return int(resp.status), resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read().decode()
-
-
-def parse_samples(text: str) -> list[Sample]:
-    return [(s.name, dict(s.labels), float(s.value))
-            for family in text_string_to_metric_families(text) for s in family.samples]
-
-
-def by_target(samples: list[Sample], name: str) -> dict[str, float]:
-    """{target: value} of the samples named `name`."""
-    return {labels["target"]: value for n, labels, value in samples if n == name}
-
-
-def value(samples: list[Sample], name: str, **labels: str) -> float | None:
-    for n, sample_labels, v in samples:
-        if n == name and all(sample_labels.get(k) == want for k, want in labels.items()):
-            return v
-    return None
 
 
 def monitord_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

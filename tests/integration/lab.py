@@ -29,11 +29,9 @@ link must restore it.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +40,9 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from tests.integration.harness import MonitordProcess, Sample, free_port, stop_process, wait_for
+from monitord.lab.agents import Snmpsim
+from monitord.lab.scrape import states_of
+from tests.integration.harness import MonitordProcess, free_port, wait_for
 from tests.integration.mosquitto import Mosquitto
 from tests.integration.netns import KabupatenLink, TestHost
 from tests.integration.prometheus_stack import (
@@ -55,7 +55,7 @@ from tests.integration.prometheus_stack import (
     rules_for_test,
     shipped_rule_files,
 )
-from tests.integration.snmp_agents import RECORDINGS, RESPONDER, Endpoint, SnmpAgents, answers
+from tests.integration.snmp_agents import RECORDINGS, SnmpAgents
 
 PROVINCE = "sulbar"
 CORE = "prov-core-rtr-01"
@@ -223,54 +223,6 @@ def write_lab_config(path: Path, port: int, addresses: dict[str, str], broker: M
     return path
 
 
-class NamespaceSnmpsim:
-    """snmpsim serving some recordings inside a test namespace (`ip netns exec`, which execs
-    it: the PID is snmpsim's own, stopped by PID), one endpoint per device address. Like
-    SnmpAgents, which keeps its agents on loopback."""
-
-    def __init__(self, netns: str, endpoints: list[Endpoint], recordings: list[str],
-                 workdir: Path, data_dir: Path = RECORDINGS) -> None:
-        self.netns = netns
-        self.endpoints = endpoints
-        self.recordings = recordings
-        self.workdir = workdir
-        self.source_dir = data_dir
-        self.log_path = workdir / "snmpsim.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def launch(self) -> None:
-        data = self.workdir / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        for name in self.recordings:  # copies: snmpsim names a symlinked recording after its target
-            shutil.copyfile(self.source_dir / f"{name}.snmprec", data / f"{name}.snmprec")
-        cache = self.workdir / "cache"
-        cache.mkdir(exist_ok=True)
-        args = ["ip", "netns", "exec", self.netns, str(RESPONDER), f"--data-dir={data}",
-                f"--cache-dir={cache}", "--logging-method=stderr", "--log-level=error",
-                *(f"--agent-udpv4-endpoint={host}:{port}" for host, port in self.endpoints)]
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "SNMPSIM_ALLOW_ROOT": "true"})
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        for endpoint in self.endpoints:
-            wait_for(f"snmpsim in {self.netns} to answer on {endpoint[0]}",
-                     self._answering(endpoint), timeout=timeout, every=0.2)
-
-    def _answering(self, endpoint: Endpoint) -> Callable[[], bool]:
-        def probe() -> bool:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"snmpsim exited with {self.proc.returncode}:\n"
-                                     f"{self.log_path.read_text(errors='replace')}")
-            return answers(endpoint, self.recordings[0])
-        return probe
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        stop_process(proc)
-
-
 @dataclass
 class Lab:
     # The layout, for tests (which do not import this module's constants: see above).
@@ -319,11 +271,6 @@ class Lab:
         time.sleep(max(0.0, self.started + seconds - time.time()))
 
 
-def states_of(samples: list[Sample]) -> dict[str, str]:
-    return {labels["target"]: labels["state"] for name, labels, v in samples
-            if name == "monitord_target_state" and v == 1.0}
-
-
 def _addresses(majene: KabupatenLink, mamuju: KabupatenLink, absent: TestHost) -> dict[str, str]:
     out: dict[str, str] = {}
     for link, devices in ((majene, MAJENE), (mamuju, MAMUJU)):
@@ -335,8 +282,7 @@ def _addresses(majene: KabupatenLink, mamuju: KabupatenLink, absent: TestHost) -
     return out
 
 
-def _snmp_agents(workdir: Path, majene: KabupatenLink,
-                 addresses: dict[str, str]) -> list[SnmpAgents | NamespaceSnmpsim]:
+def _snmp_agents(workdir: Path, majene: KabupatenLink, addresses: dict[str, str]) -> list[Snmpsim]:
     """snmpsim for the data center (loopback), in majene's link namespace and in its desa
     namespace: each device's agent answers from the device's own address."""
     data = write_recordings(workdir / "recordings")
@@ -346,10 +292,12 @@ def _snmp_agents(workdir: Path, majene: KabupatenLink,
     link = [d for d in MAJENE if d.recording and d.role == "kabupaten-link"]
     desa = [d for d in MAJENE if d.recording and d.role != "kabupaten-link"]
     namespaced = [
-        NamespaceSnmpsim(majene.name, [(addresses[d.id], SNMP_PORT) for d in link],
-                         [d.recording for d in link if d.recording], workdir / "snmpsim-link", data),
-        NamespaceSnmpsim(majene.desa_ns, [(addresses[d.id], SNMP_PORT) for d in desa],
-                         [d.recording for d in desa if d.recording], workdir / "snmpsim-desa", data),
+        Snmpsim([(addresses[d.id], SNMP_PORT) for d in link], workdir / "snmpsim-link",
+                recordings=[d.recording for d in link if d.recording], data_dir=data,
+                netns=majene.name),
+        Snmpsim([(addresses[d.id], SNMP_PORT) for d in desa], workdir / "snmpsim-desa",
+                recordings=[d.recording for d in desa if d.recording], data_dir=data,
+                netns=majene.desa_ns),
     ]
     return [in_dc, *namespaced]
 

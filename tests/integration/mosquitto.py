@@ -1,10 +1,8 @@
-"""A private mosquitto broker (Debian's 2.0.11) for integration tests, a test CA to give it
-TLS, and a paho subscriber that records what the broker delivers.
+"""A private mosquitto broker for integration tests, a test CA to give it TLS, and a paho
+subscriber that records what the broker delivers.
 
-The broker runs in the foreground on a config file of its own in the test's directory, on
-127.0.0.1 only, and is stopped by its PID. It runs as root (`user root`): the tests run as root
-in their namespace, and the default would drop to the `mosquitto` user, who cannot read the
-test's password file, certificates or persistence directory.
+The broker process itself is monitord.lab.broker's (the province lab runs one too): see there
+how it runs. This module adds the test CA and the recorder.
 """
 
 from __future__ import annotations
@@ -12,8 +10,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import json
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,13 +25,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.integration.harness import free_port, stop_process
+from monitord.lab.broker import HOST, BrokerTls
+from monitord.lab.broker import Mosquitto as LabMosquitto
 
 T = TypeVar("T")
-
-MOSQUITTO = "/usr/sbin/mosquitto"
-MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"  # noqa: S105 - a program, not a password
-HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -107,137 +100,27 @@ def _builder(subject: x509.Name, issuer: x509.Name,
             .not_valid_after(now + datetime.timedelta(days=1)))
 
 
-class Mosquitto:
-    """mosquitto on 127.0.0.1:`port`. Options: password `users` (anonymous refused then),
-    TLS with a fresh CA (`ca`, `ca_file`) and a server certificate for `cert_hosts`, client
-    certificates from that CA required (`require_certificate`), `persistence` (retained
-    messages and persistent sessions survive a restart), an `acl_file`."""
+class Mosquitto(LabMosquitto):
+    """The lab's mosquitto (monitord.lab.broker) with TLS from a fresh test CA: `tls=True`
+    makes the CA (`ca`, `ca_file`) and a server certificate for `cert_hosts`."""
 
     def __init__(self, workdir: Path, *, users: Mapping[str, str] | None = None,
                  tls: bool = False, cert_hosts: Sequence[str] = (HOST, "localhost"),
                  require_certificate: bool = False, persistence: bool = False,
                  acl_file: Path | None = None) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir = workdir
-        self.port = free_port()
-        self.users = dict(users or {})
-        self.persistence = persistence
-        self.acl_file = acl_file
-        self.require_certificate = require_certificate
-        self.config = workdir / "mosquitto.conf"
-        self.log_path = workdir / "mosquitto.log"
         self.ca: CertificateAuthority | None = None
-        self._server_cert: tuple[Path, Path] | None = None
+        files: BrokerTls | None = None
         if tls:
             self.ca = CertificateAuthority.create(workdir / "pki", "monitord-test-ca")
-            self._server_cert = self.ca.issue_server(workdir / "pki", cert_hosts)
-        self.proc: subprocess.Popen[bytes] | None = None
+            cert, key = self.ca.issue_server(workdir / "pki", cert_hosts)
+            files = BrokerTls(self.ca.cert_file, cert, key)
+        super().__init__(workdir, users=users, tls=files, require_certificate=require_certificate,
+                         persistence=persistence, acl_file=acl_file)
 
     @property
     def ca_file(self) -> str:
         assert self.ca is not None, "this broker was made without TLS"
         return str(self.ca.cert_file)
-
-    def _config_text(self) -> str:
-        lines = [
-            "user root",
-            f"listener {self.port} {HOST}",
-            f"allow_anonymous {'false' if self.users else 'true'}",
-            f"log_dest file {self.log_path}",  # flushed per line, unlike its stdout
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-            "log_type information",
-            "connection_messages true",
-            f"persistence {'true' if self.persistence else 'false'}",
-        ]
-        if self.persistence:
-            lines.append(f"persistence_location {self.workdir / 'persist'}/")
-        if self.users:
-            lines.append(f"password_file {self.workdir / 'passwd'}")
-        if self.acl_file is not None:
-            lines.append(f"acl_file {self.acl_file}")
-        if self.ca is not None and self._server_cert is not None:
-            cert, key = self._server_cert
-            lines += [f"cafile {self.ca.cert_file}", f"certfile {cert}", f"keyfile {key}"]
-            if self.require_certificate:
-                lines.append("require_certificate true")
-        return "\n".join(lines) + "\n"
-
-    def _write_passwords(self) -> None:
-        path = self.workdir / "passwd"
-        path.unlink(missing_ok=True)
-        for index, (user, password) in enumerate(self.users.items()):
-            create = ["-c"] if index == 0 else []
-            subprocess.run([MOSQUITTO_PASSWD, *create, "-b", str(path), user, password],
-                           check=True, capture_output=True, timeout=30)
-
-    def start(self) -> Mosquitto:
-        """Starts it (again, on the same port after stop() or kill())."""
-        assert self.proc is None or self.proc.poll() is not None, "mosquitto is already running"
-        if self.persistence:
-            (self.workdir / "persist").mkdir(exist_ok=True)
-        if self.users:
-            self._write_passwords()
-        self.config.write_text(self._config_text())
-        self.log_path.touch()
-        started_at = self.log_path.stat().st_size
-        # Its stdout and stderr only say that it runs as root.
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self._wait_running(started_at)
-        return self
-
-    def _wait_running(self, log_offset: int, timeout: float = 10.0) -> None:
-        """Until this run logged "running", which it does once its listener is open."""
-        assert self.proc is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"mosquitto exited with {self.proc.returncode}:\n{self.log()}")
-            with self.log_path.open("rb") as log:
-                log.seek(log_offset)
-                if b" running" in log.read():
-                    return
-            time.sleep(0.02)
-        self.kill()
-        raise AssertionError(f"mosquitto did not start within {timeout}s:\n{self.log()}")
-
-    def stop(self) -> None:
-        """SIGTERM (mosquitto saves its persistence file then) and wait."""
-        stop_process(self.proc)
-
-    def save(self, timeout: float = 10.0) -> None:
-        """SIGUSR1: write the persistence file now, so a kill() afterwards loses no session."""
-        assert self.proc is not None
-        assert self.persistence, "this broker was made without persistence"
-        saved = self.log().count("Saving in-memory database")
-        self.proc.send_signal(signal.SIGUSR1)
-        deadline = time.monotonic() + timeout
-        while self.log().count("Saving in-memory database") <= saved:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"mosquitto did not save within {timeout}s:\n{self.log()}")
-            time.sleep(0.02)
-
-    def pause(self) -> None:
-        """SIGSTOP: a hung broker. The kernel still accepts bytes for it; nothing answers."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def __enter__(self) -> Mosquitto:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 @dataclass(frozen=True)

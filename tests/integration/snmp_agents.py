@@ -1,135 +1,46 @@
 """snmpsim serving device recordings (.snmprec) on loopback endpoints, for integration tests.
 
-An SnmpAgents is one snmpsim process listening on every endpoint given (one per device
-address: monitord only accepts a response that comes from the address it polled) and
-serving its recordings on all of them; a recording is chosen by the community, which is its
-file name without `.snmprec`.
+The snmpsim process and the recordings' location moved to monitord.lab.agents (the province
+lab serves its namespaces' devices the same way). An SnmpAgents is a monitord.lab.agents.Snmpsim
+that stays on loopback.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TypeVar
 
-from tests.integration.harness import stop_process, wait_for
-from tests.snmprec import DEFAULT_RECORDINGS
+from monitord.lab.agents import (
+    RECORDINGS,
+    RESPONDER,
+    Endpoint,
+    Snmpsim,
+    answers,
+    recording_names,
+    v2c_get_sysobjectid,
+)
 
-# The recordings are shared test fixtures, not part of the repository (they are GPL-3.0 data
-# from LibreNMS); MONITORD_SNMP_RECORDINGS points elsewhere if they live somewhere else.
-RECORDINGS = Path(os.environ.get("MONITORD_SNMP_RECORDINGS", DEFAULT_RECORDINGS))
-RESPONDER = Path(sys.executable).parent / "snmpsim-command-responder"
-
-Endpoint = tuple[str, int]
-
-
-def recording_names(data_dir: Path = RECORDINGS) -> list[str]:
-    """The communities snmpsim serves: every recording's file name without .snmprec."""
-    return sorted(p.stem for p in data_dir.glob("*.snmprec"))
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    assert len(content) < 128  # the short length form is enough for the one request built here
-    return bytes((tag, len(content))) + content
+__all__ = ["RECORDINGS", "RESPONDER", "Endpoint", "SnmpAgents", "answers", "recording_names",
+           "running", "v2c_get_sysobjectid"]
 
 
-def v2c_get_sysobjectid(community: str, request_id: int = 1) -> bytes:
-    """A hand-built SNMPv2c GET of sysObjectID.0 (in every recording): enough to know that
-    snmpsim answers, without borrowing monitord's encoder to test monitord."""
-    oid = bytes((0x2B, 6, 1, 2, 1, 1, 2, 0))  # 1.3.6.1.2.1.1.2.0
-    varbinds = _tlv(0x30, _tlv(0x30, _tlv(0x06, oid) + b"\x05\x00"))
-    pdu = _tlv(0xA0, _tlv(0x02, bytes((request_id,))) + b"\x02\x01\x00\x02\x01\x00" + varbinds)
-    return _tlv(0x30, b"\x02\x01\x01" + _tlv(0x04, community.encode()) + pdu)
+AgentT = TypeVar("AgentT", bound=Snmpsim)
 
 
-def answers(endpoint: Endpoint, community: str, timeout: float = 0.5) -> bool:
-    """Whether a GET sent to `endpoint` gets a response from that very address."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(timeout)
-        sock.sendto(v2c_get_sysobjectid(community), endpoint)
-        try:
-            data, peer = sock.recvfrom(65535)
-        except (TimeoutError, ConnectionRefusedError):
-            return False
-        return peer == endpoint and data[:1] == b"\x30"
-
-
-class SnmpAgents:
-    """snmpsim-command-responder as a child process, stopped by its PID only.
-
-    `recordings` limits what it serves (copies in its work directory: snmpsim names a
-    symlinked recording after its target), which keeps its start-up indexing short; by
-    default it serves every recording in `data_dir`."""
+class SnmpAgents(Snmpsim):
+    """snmpsim on loopback endpoints of the test's own namespace."""
 
     def __init__(self, endpoints: list[Endpoint], workdir: Path, data_dir: Path = RECORDINGS,
                  recordings: list[str] | None = None, startup_timeout: float = 60.0) -> None:
-        assert endpoints
         assert all(host.startswith("127.") for host, _ in endpoints), "agents stay on loopback"
-        self.endpoints = endpoints
-        self.workdir = workdir
-        self.communities = recordings if recordings is not None else recording_names(data_dir)
-        assert self.communities, f"no .snmprec recordings in {data_dir}"
-        self.source_dir = data_dir
-        self.startup_timeout = startup_timeout
-        self.log_path = workdir / "snmpsim.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def _data_dir(self) -> Path:
-        if self.communities == recording_names(self.source_dir):
-            return self.source_dir
-        data = self.workdir / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        for name in self.communities:
-            source = self.source_dir / f"{name}.snmprec"
-            assert source.is_file(), source
-            shutil.copyfile(source, data / source.name)
-        return data
-
-    def launch(self) -> None:
-        """Start snmpsim; wait_ready() then waits until it answers."""
-        assert self.proc is None
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        cache = self.workdir / "snmpsim-cache"  # snmpsim's index of each recording
-        cache.mkdir(exist_ok=True)
-        args = [str(RESPONDER), f"--data-dir={self._data_dir()}", f"--cache-dir={cache}",
-                "--logging-method=stderr", "--log-level=error",
-                *(f"--agent-udpv4-endpoint={host}:{port}" for host, port in self.endpoints)]
-        # snmpsim refuses to run as root unless told to drop privileges or allowed explicitly;
-        # the integration tests run as root inside their own network namespace.
-        env = {**os.environ, "SNMPSIM_ALLOW_ROOT": "true"}
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
-
-    def wait_ready(self) -> None:
-        # snmpsim indexes its recordings before it listens: wait for each endpoint in turn.
-        for endpoint in self.endpoints:
-            wait_for(f"snmpsim to answer on {endpoint[0]}:{endpoint[1]}",
-                     self._answering(endpoint, self.communities[0]),
-                     timeout=self.startup_timeout, every=0.1)
-
-    def _answering(self, endpoint: Endpoint, community: str) -> Callable[[], bool]:
-        def probe() -> bool:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"snmpsim exited with {self.proc.returncode}:\n{self.log()}")
-            return answers(endpoint, community)
-        return probe
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        stop_process(proc)
+        super().__init__(endpoints, workdir, recordings=recordings, data_dir=data_dir,
+                         startup_timeout=startup_timeout)
 
 
 @contextmanager
-def running(*agents: SnmpAgents) -> Iterator[tuple[SnmpAgents, ...]]:
+def running(*agents: AgentT) -> Iterator[tuple[AgentT, ...]]:
     """Start several snmpsim processes side by side (their indexing overlaps), wait until all
     answer, and stop them all on the way out."""
     with ExitStack() as stack:

@@ -23,8 +23,9 @@ import pytest
 import yaml
 
 from monitord.state.history import HISTORY_FILE, HistoryStore
-from monitord.state.model import EventKind, State, StateEvent
+from monitord.state.model import StateEvent
 from tests.integration.conftest import DaemonFactory
+from tests.integration.fault_checks import assert_history_consistent
 from tests.integration.harness import MonitordProcess, free_port, value, wait_for
 from tests.integration.mosquitto import Mosquitto, MqttRecorder, Received, retained
 from tests.integration.netns import KabupatenLink
@@ -109,23 +110,6 @@ def stored_events(state_dir: Path) -> list[StateEvent]:
         return store.events()
     finally:
         store.close()
-
-
-def assert_history_consistent(events: list[StateEvent]) -> None:
-    """No duplicate, no gap: per target, each change starts where the previous one ended, and
-    monitoring began (unknown -> ...) once."""
-    assert len({e.id for e in events}) == len(events), "duplicate event ids in the history"
-    seqs = [e.seq for e in events]
-    assert seqs == sorted(s for s in seqs if s is not None)
-    last: dict[str, State] = {}
-    for e in events:
-        if e.kind is not EventKind.STATE:
-            continue
-        if e.target in last:
-            assert e.from_state is last[e.target], f"gap in {e.target}'s history at {e}"
-        else:
-            assert e.from_state is State.UNKNOWN, f"{e.target}'s first event is {e}"
-        last[e.target] = e.to_state
 
 
 def test_a_failed_link_is_one_down_event_and_its_villages_unreachable(
