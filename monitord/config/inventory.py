@@ -21,6 +21,7 @@ from typing import Any, get_origin
 from pydantic import ValidationError
 
 from monitord.config.errors import ConfigError
+from monitord.config.files import file_problem
 from monitord.config.report_schema import resolve_report
 from monitord.config.schema import (
     ConfigFile,
@@ -64,7 +65,10 @@ def load_inventory(path: str | Path) -> Inventory:
     """Load, validate and resolve one config file. Raises ConfigError listing every problem."""
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
-        raise ConfigError(doc.source, ["the file must be a mapping with at least a 'province' key"])
+        line = doc.line_of(())
+        where = f"line {line}: " if line else ""  # no line: the file has no YAML at all
+        raise ConfigError(doc.source, [f"{where}the file must be a mapping with at least a "
+                                       "'province' key"])
     try:
         spec = ConfigFile.model_validate(doc.data)
     except ValidationError as exc:
@@ -281,6 +285,13 @@ class _Resolver:
         """Bad TLS files are config errors at load, not a reconnect loop that never works."""
         context = ssl.create_default_context()
         path: KeyPath = ("mqtt", "tls")
+        files = {"ca_file": ca_file, "cert_file": cert_file, "key_file": key_file}
+        special = {key: (name, problem) for key, name in files.items()
+                   if name is not None and (problem := file_problem(name))}
+        for key, (name, problem) in special.items():
+            self.fail((*path, key), f"cannot read {name}: {problem}")
+        if special:
+            return
         if ca_file is not None:
             try:
                 context.load_verify_locations(cafile=ca_file)
@@ -354,6 +365,9 @@ class _Resolver:
                 return None
         elif spec.file is not None:
             source = f"file:{spec.file}"
+            if problem := file_problem(spec.file):
+                self.fail(path, f"cannot read secret file {spec.file}: {problem}")
+                return None
             try:
                 value = Path(spec.file).read_text(encoding="utf-8").rstrip("\r\n")
             except (OSError, UnicodeDecodeError) as exc:

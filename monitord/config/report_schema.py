@@ -23,6 +23,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from monitord.config.values import FilePath
 from monitord.report.cron import cron_trigger
 from monitord.report.i18n import Language
 from monitord.report.period import PeriodError, to_epoch, zone
@@ -89,7 +90,7 @@ class ScheduleSpec(_Strict):
 
     cron: Annotated[str, BeforeValidator(_cron)]
     period: Literal["month", "week", "day"] = "month"
-    directory: str | None = None
+    directory: FilePath | None = None
     formats: list[ReportFormat] = Field(default=["html", "csv"], min_length=1)
     languages: list[Language] = Field(default=["id"], min_length=1)
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from monitord.config.report_schema import ReportSpec
 from monitord.config.snmp_schema import DeviceSnmp, SnmpSpec
 from monitord.config.state_schema import HistorySpec, MqttSpec, StateSpec
-from monitord.config.values import Duration, parse_duration
+from monitord.config.values import Duration, FilePath, parse_duration
 from monitord.config.web_schema import WebSpec
 from monitord.model import HIERARCHY_LABELS, INFO_LABELS, SocketMode
 from monitord.shard import Shard
@@ -150,7 +150,7 @@ class ProvinceSpec(_Strict):
 
 class DaemonSpec(_Strict):
     listen: Annotated[str, BeforeValidator(parse_listen)] = "127.0.0.1:9521"
-    state_dir: str = "/var/lib/monitord"
+    state_dir: FilePath = "/var/lib/monitord"
     max_concurrent_probes: int = Field(default=2000, ge=1, le=100000)
     icmp_socket: SocketMode = "auto"
     # Probes start on this grid: longer = fewer wake-ups and less CPU, later starts.

@@ -10,6 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from monitord.config.values import Duration, Secret
 from monitord.model import HIERARCHY_LABELS, INFO_LABELS, AuthProtocol, PrivProtocol
+from monitord.snmp.ber import MAX_ARC
 
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -20,7 +21,12 @@ SNMP_RESERVED_LABELS = frozenset((*HIERARCHY_LABELS, *INFO_LABELS, "module", "re
 
 def _oid(value: object) -> str:
     if isinstance(value, str) and _OID.match(value.strip()):
-        return value.strip().lstrip(".")
+        text = value.strip().lstrip(".")
+        arcs = text.split(".")
+        # What BER can carry: 32-bit sub-identifiers, and a second one below 40 under 0 and 1.
+        if all(len(a) <= 10 and int(a) <= MAX_ARC for a in arcs) and (
+                arcs[0] == "2" or int(arcs[1]) < 40):
+            return text
     raise ValueError(f"{value!r} is not a numeric OID (like 1.3.6.1.2.1.1.3.0)")
 
 
@@ -70,9 +76,10 @@ class SnmpProfileSpec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _version_as_text(cls, data: object) -> object:
-        if isinstance(data, dict) and isinstance(data.get("version"), int | float):
-            data = {**data, "version": {1: "1", 2: "2c", 3: "3"}.get(int(data["version"]),
-                                                                     str(data["version"]))}
+        if isinstance(data, dict) and isinstance(version := data.get("version"), int | float):
+            # 2.0 == 2 finds "2c"; no int(): int(.inf) raises OverflowError, not ValueError
+            names: dict[float, str] = {1: "1", 2: "2c", 3: "3"}
+            data = {**data, "version": names.get(version, str(version))}
         return data
 
     @model_validator(mode="after")

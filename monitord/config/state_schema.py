@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from monitord.config.values import Duration, Secret
+from monitord.config.values import Duration, FilePath, Secret
 
 # MQTT topic levels: no wildcards, no empty levels, no leading/trailing slash.
 _TOPIC_PREFIX = re.compile(r"^[^/#+\x00]+(/[^/#+\x00]+)*$")
@@ -44,9 +44,9 @@ class HistorySpec(_Strict):
 
 
 class MqttTlsSpec(_Strict):
-    ca_file: str | None = None  # default: the system's CA store
-    cert_file: str | None = None
-    key_file: str | None = None
+    ca_file: FilePath | None = None  # default: the system's CA store
+    cert_file: FilePath | None = None
+    key_file: FilePath | None = None
     verify_hostname: bool = True
 
     @model_validator(mode="after")

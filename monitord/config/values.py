@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, model_validator
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -16,17 +17,32 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 500ms, 2m)")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            seconds = math.inf
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     else:
         raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 500ms, 2m)")
+    # NaN compares false with everything, so it would pass every bound checked later.
+    if not math.isfinite(seconds):
+        raise ValueError("a duration must be a finite number of seconds")
     if seconds <= 0:
         raise ValueError(f"{value!r} must be greater than zero")
     return seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _file_path(value: str) -> str:
+    if "\x00" in value:  # the OS refuses such a path with ValueError, not OSError
+        raise ValueError("a file path cannot contain a NUL character")
+    return value
+
+
+FilePath = Annotated[str, AfterValidator(_file_path)]
 
 
 def _secret(value: object) -> object:
@@ -43,7 +59,7 @@ class SecretSpec(BaseModel):
 
     inline: str | None = None
     env: str | None = None
-    file: str | None = None
+    file: FilePath | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> SecretSpec:

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from monitord.config import values
-from monitord.config.values import SecretSpec
+from monitord.config.files import file_problem
+from monitord.config.values import FilePath, SecretSpec
 from monitord.config.yamlload import KeyPath
 from monitord.http.settings import WebSettings
 from monitord.http.tls import ClientAuthType, TlsFileError, TlsVersion, load_server_tls
@@ -32,9 +33,9 @@ class _Strict(BaseModel):
 
 
 class TlsServerSpec(_Strict):
-    cert_file: str = Field(min_length=1)
-    key_file: str = Field(min_length=1)
-    client_ca_file: str | None = Field(default=None, min_length=1)
+    cert_file: FilePath = Field(min_length=1)
+    key_file: FilePath = Field(min_length=1)
+    client_ca_file: FilePath | None = Field(default=None, min_length=1)
     client_auth_type: ClientAuthType = "NoClientCert"
     min_version: TlsVersion = "TLS12"
     max_version: TlsVersion = "TLS13"
@@ -84,6 +85,14 @@ def resolve_web(spec: WebSpec, read_secret: ReadSecret, fail: Fail) -> WebSettin
         users[user] = secret
     tls = None
     if (tls_spec := spec.tls_server_config) is not None:
+        special = [(key, name, problem) for key, name in (
+            ("cert_file", tls_spec.cert_file), ("key_file", tls_spec.key_file),
+            ("client_ca_file", tls_spec.client_ca_file)) if name is not None
+            and (problem := file_problem(name))]
+        for key, name, problem in special:
+            fail(("web", "tls_server_config", key), f"cannot read {name}: {problem}")
+        if special:
+            return WebSettings(tls=None, basic_auth_users=users)
         try:
             tls = load_server_tls(tls_spec.cert_file, tls_spec.key_file, tls_spec.client_ca_file,
                                   tls_spec.client_auth_type, tls_spec.min_version,

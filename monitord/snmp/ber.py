@@ -55,6 +55,10 @@ ERROR_STATUS_NAMES = (
 )
 TOO_BIG = 1
 NO_SUCH_NAME = 2
+# Bounds on what an agent may send. Numbers: 2^64 - 1 takes 9 octets (a leading zero), and
+# anything longer could not even be printed or scaled. OID sub-identifiers: 32 bits (RFC 2578).
+MAX_NUMBER_OCTETS = 9
+MAX_ARC = 2**32 - 1
 
 Value = int | bytes | str | None  # int for numbers, bytes for strings/addresses, str for OIDs
 # (oid as BER content octets, value tag, decoded value)
@@ -118,6 +122,8 @@ def oid_arcs(content: bytes, first: bool) -> list[int]:
         if not byte & 0x80:
             arcs.append(value)
             value = 0
+        elif value > MAX_ARC >> 7:  # the next octet would take it past 32 bits
+            raise BerError("OID sub-identifier larger than 2^32 - 1")
     if value or (content and content[-1] & 0x80):
         raise BerError("OID ends inside a sub-identifier")
     if first and arcs:
@@ -180,6 +186,8 @@ def _header(data: bytes, pos: int, tag: int, what: str) -> tuple[int, int]:
 
 def _read_int(data: bytes, pos: int, what: str) -> tuple[int, int]:
     start, end = _header(data, pos, INTEGER, what)
+    if end - start > MAX_NUMBER_OCTETS:
+        raise BerError(f"{what} at byte {start} is an INTEGER of {end - start} octets")
     return int.from_bytes(data[start:end], "big", signed=True), end
 
 
@@ -189,7 +197,7 @@ def peek_request_id(data: bytes) -> int | None:
         start, _ = _header(data, 0, SEQUENCE, "message")
         _, pos = _read_int(data, start, "version")
         _, pos = _header(data, pos, OCTET_STRING, "community")
-        if pos >= len(data):
+        if pos + 1 >= len(data):  # no PDU tag and length
             return None
         pdu_start = pos + 2 + (data[pos + 1] & 0x7F if data[pos + 1] & 0x80 else 0)
         return _read_int(data, pdu_start, "request-id")[0]
@@ -252,6 +260,8 @@ def decode_varbinds(data: bytes, pos: int, end: int) -> list[Varbind]:  # noqa: 
             if value_end != vb_end or vb_end > end:
                 raise BerError(f"varbind at byte {pos} is malformed (value overruns the varbind)")
             value: Value
+            if value_end - pos > MAX_NUMBER_OCTETS and tag in NUMERIC_TAGS:
+                raise BerError(f"{TAG_NAMES[tag]} of {value_end - pos} octets at byte {pos}")
             if tag in _UNSIGNED_TAGS:
                 value = from_bytes(data[pos:value_end], "big")
             elif tag == INTEGER:

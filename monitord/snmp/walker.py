@@ -40,6 +40,14 @@ def _describe(oids: list[bytes], walk: bool) -> str:
     return f"walk of {ber.decode_oid(oids[0])}{more}"
 
 
+def _oid_text(oid: bytes) -> str:
+    """An OID the agent sent, for a message: dotted, or its octets if it is not even valid."""
+    try:
+        return ber.decode_oid(oid)
+    except BerError:
+        return f"an invalid OID (0x{oid.hex()})"
+
+
 def _check_deadline(deadline: float, oids: list[bytes], walk: bool, stats: RequestStats) -> None:
     if asyncio.get_running_loop().time() >= deadline:
         what = f"the {_describe(oids[:1], walk)}" if walk else "GET"
@@ -138,7 +146,7 @@ def _take_rows(varbinds: list[ber.Varbind], batch: list[bytes], tables: dict[byt
         suffix = oid[len(column):]
         if suffix in rows:
             raise WalkError("malformed", f"{_describe(batch, True)}: the agent returned "
-                                         f"{ber.decode_oid(oid)} twice (OID loop)")
+                                         f"{_oid_text(oid)} twice (OID loop)")
         rows[suffix] = (tag, value)
         cursor[column] = oid
         progressed = True
