@@ -165,8 +165,9 @@ def encode_request(version: int, community: bytes, pdu: int, request_id: int,
     return _tlv(SEQUENCE, _integer(version) + _tlv(OCTET_STRING, community) + _tlv(pdu, body))
 
 
-def _header(data: bytes, pos: int, tag: int, what: str) -> tuple[int, int]:
-    """Check the tag at pos; return (content start, content end)."""
+def _header(data: bytes, pos: int, tag: int, what: str, *, whole: bool = True) -> tuple[int, int]:
+    """Check the tag at pos; return (content start, content end). With whole=False the content
+    may run past the data's end (a truncated message whose start is still readable)."""
     if pos + 2 > len(data) or data[pos] != tag:
         found = f"0x{data[pos]:02x}" if pos < len(data) else "end of data"
         raise BerError(f"expected {what} (tag 0x{tag:02x}) at byte {pos}, found {found}")
@@ -179,7 +180,7 @@ def _header(data: bytes, pos: int, tag: int, what: str) -> tuple[int, int]:
         length = int.from_bytes(data[pos:pos + count], "big")
         pos += count
     end = pos + length
-    if end > len(data):
+    if end > len(data) and whole:
         raise BerError(f"{what} at byte {pos} claims {length} bytes; only {len(data) - pos} left")
     return pos, end
 
@@ -194,7 +195,9 @@ def _read_int(data: bytes, pos: int, what: str) -> tuple[int, int]:
 def peek_request_id(data: bytes) -> int | None:
     """The request-id of a v1/v2c message, or None if it is not one (cheap pre-match)."""
     try:
-        start, _ = _header(data, 0, SEQUENCE, "message")
+        # A truncated answer still carries its request-id: match it to its request, so the
+        # poll fails as malformed rather than waiting out a timeout for an answer that came.
+        start, _ = _header(data, 0, SEQUENCE, "message", whole=False)
         _, pos = _read_int(data, start, "version")
         _, pos = _header(data, pos, OCTET_STRING, "community")
         if pos + 1 >= len(data):  # no PDU tag and length

@@ -473,9 +473,7 @@ AGENT_FAULTS = [
     ("wrong_source_port", "timeout", "unmatched"),
     ("bad_length", "malformed", "malformed"),
     ("wrong_tag", "malformed", "malformed"),
-    pytest.param("truncated", "malformed", "malformed", marks=pytest.mark.xfail(
-        strict=True, reason="monitord drops a truncated response as unmatched (its request-id "
-        "is not read when the message length overruns) and reports a timeout")),
+    ("truncated", "malformed", "malformed"),  # matched by its request-id, then refused
 ]
 
 
