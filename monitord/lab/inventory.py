@@ -43,8 +43,10 @@ def icmp_profiles(plan: LabPlan) -> dict[str, dict[str, Any]]:
 
 
 def snmp_profiles(topology: Topology) -> dict[str, dict[str, Any]]:
-    """One profile per recording: its community, and the modules that fit that device."""
-    models: dict[str, DeviceModel] = {d.model.recording: d.model for d in topology.devices.values()}
+    """One profile per recording of a polled device: its community, and the modules that fit
+    that device."""
+    models: dict[str, DeviceModel] = {d.model.recording: d.model
+                                      for d in topology.devices.values() if d.snmp}
     return {name: {"version": "2c", "community": name, "port": SNMP_PORT,
                    "interval": f"{topology.plan.snmp_interval:g}s", "timeout": "2s", "retries": 1,
                    "modules": list(model.modules)}
@@ -60,8 +62,9 @@ def _kabupaten_name(kabupaten: str) -> str:
 
 def _device(d: LabDevice) -> dict[str, Any]:
     device: dict[str, Any] = {"id": d.id, "name": d.name, "address": d.address,
-                              "role": d.model.role, "profile": d.model.profile,
-                              "snmp": d.model.recording}
+                              "role": d.model.role, "profile": d.model.profile}
+    if d.snmp:
+        device["snmp"] = d.model.recording
     if d.model.role in ROLE_LABELS:
         device["labels"] = ROLE_LABELS[d.model.role]
     return device

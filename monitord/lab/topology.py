@@ -104,6 +104,10 @@ class LabPlan:
     kabupaten: int = 3
     villages: int = 4  # radio village access points per kabupaten
     vsat_villages: int = 1  # VSAT villages per kabupaten
+    # Villages per kabupaten polled over SNMP (the first ones, radio before VSAT); the rest are
+    # probed over ICMP only. None: all. A big lab needs it: snmpsim spends ~0.24 ms of CPU per
+    # varbind, so thousands of devices polled every few seconds would swamp it.
+    snmp_villages: int | None = None
     dc_devices: int = 5  # data-center devices besides the core router
     icmp_interval: float = 3.0  # seconds between probes of each target (3 echoes each)
     snmp_interval: float = 10.0  # seconds between SNMP polls of each device
@@ -120,6 +124,8 @@ class LabPlan:
         for name in ("villages", "vsat_villages", "dc_devices"):
             if not 0 <= getattr(self, name) <= MAX_PER_NET:
                 problems.append(f"{name} must be 0-{MAX_PER_NET}")
+        if self.snmp_villages is not None and self.snmp_villages < 0:
+            problems.append("snmp_villages cannot be negative")
         if self.icmp_interval < 2:
             problems.append("icmp_interval must be at least 2 s (the VSAT profile's probe takes 1.9 s)")
         if self.snmp_interval < 2:
@@ -143,6 +149,7 @@ class LabDevice:
     site: str
     name: str
     coordinates: tuple[float, float] | None = None
+    snmp: bool = True  # polled over SNMP (LabPlan.snmp_villages), else ICMP only
 
 
 @dataclass(frozen=True)
@@ -190,6 +197,11 @@ class Topology:
         for link in self.links.values():
             names += [link.namespace, link.desa_ns] + ([link.vsat_ns] if link.vsat_ns else [])
         return names
+
+    @property
+    def snmp_devices(self) -> list[str]:
+        """The ids of the devices monitord polls over SNMP, in inventory order."""
+        return [d.id for d in self.devices.values() if d.snmp]
 
     def devices_in(self, namespace: str) -> list[LabDevice]:
         return [d for d in self.devices.values() if d.namespace == namespace]
@@ -241,6 +253,7 @@ def plan_topology(plan: LabPlan, prefix: str, noc_dev: str) -> Topology:
         devices.append(LabDevice(link_id, Kind.LINK, LINK_MODEL, router, link_ns, kab,
                                  f"kominfo-{kab}", f"{LINK_MODEL.name} {kab}", centre))
         total = plan.villages + plan.vsat_villages
+        polled = total if plan.snmp_villages is None else plan.snmp_villages
         villages: list[str] = []
         vsats: list[str] = []
         for i in range(total):
@@ -250,7 +263,8 @@ def plan_topology(plan: LabPlan, prefix: str, noc_dev: str) -> Topology:
             device = LabDevice(
                 f"{model.stem}-{kab}-{i + 1:02d}", Kind.VSAT if vsat else Kind.VILLAGE, model,
                 f"198.19.{(192 if vsat else 128) + k}.{host}", vsat_ns if vsat else desa_ns, kab,
-                f"desa-{kab}-{i + 1:02d}", f"{model.name} {kab} {i + 1}", _around(centre, i, total))
+                f"desa-{kab}-{i + 1:02d}", f"{model.name} {kab} {i + 1}", _around(centre, i, total),
+                snmp=i < polled)
             devices.append(device)
             (vsats if vsat else villages).append(device.id)
         links[kab] = LinkLayout(

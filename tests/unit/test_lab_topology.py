@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from monitord.config import load_inventory
 from monitord.lab.inventory import write_inventory
@@ -95,6 +96,7 @@ def test_names_are_unique_per_process_and_lab_and_fit_the_kernel(tmp_path: Path)
     ({"icmp_interval": 1.0}, "icmp_interval"),
     ({"vsat_delay_ms": 1300}, "VSAT timeout"),
     ({"vsat_jitter_ms": -1}, "cannot be negative"),
+    ({"snmp_villages": -1}, "snmp_villages cannot be negative"),
 ])
 def test_a_plan_that_cannot_be_built_is_refused(plan: dict[str, int | float], problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
@@ -140,3 +142,39 @@ def test_without_a_broker_the_inventory_has_no_mqtt(tmp_path: Path) -> None:
     path = write_inventory(tmp_path / "lab.yaml", topology(LabPlan(kabupaten=1)),
                            listen="127.0.0.1:9599", state_dir=tmp_path / "state", mqtt_port=None)
     assert load_inventory(path).mqtt is None
+
+
+def test_snmp_villages_polls_the_first_villages_of_each_kabupaten_and_pings_the_rest(
+        tmp_path: Path) -> None:
+    """LabPlan.snmp_villages: the core, data center and links are always polled; per
+    kabupaten only its first villages (radio before VSAT), the rest have no SNMP check."""
+    plan = LabPlan(kabupaten=3, villages=4, vsat_villages=2, dc_devices=5, snmp_villages=5)
+    t = topology(plan)
+    for link in t.links.values():
+        villages = [*link.villages, *link.vsat_villages]
+        assert [t.devices[v].snmp for v in villages] == [True] * 5 + [False]
+    infrastructure = [d.id for d in t.devices.values() if d.kind in (Kind.CORE, Kind.DATA_CENTER,
+                                                                         Kind.LINK)]
+    assert all(t.devices[d].snmp for d in infrastructure)
+    assert len(t.snmp_devices) == 1 + 5 + 3 + 3 * 5
+    path = write_inventory(tmp_path / "lab.yaml", t, listen="127.0.0.1:9599",
+                           state_dir=tmp_path / "state", mqtt_port=None)
+    inv = load_inventory(path)
+    assert {c.target for c in inv.checks if c.kind == "icmp"} == set(t.devices)
+    assert [c.target for c in inv.checks if c.kind == "snmp"] == t.snmp_devices
+
+
+@pytest.mark.parametrize("snmp_villages", [None, 0])
+def test_snmp_villages_none_polls_every_device_and_zero_only_the_infrastructure(
+        tmp_path: Path, snmp_villages: int | None) -> None:
+    t = topology(LabPlan(kabupaten=2, villages=3, vsat_villages=1, snmp_villages=snmp_villages))
+    villages = {d.id for d in t.devices.values() if d.kind in (Kind.VILLAGE, Kind.VSAT)}
+    polled = set(t.snmp_devices)
+    assert polled & villages == (villages if snmp_villages is None else set())
+    assert polled - villages == set(t.devices) - villages
+    # Only the recordings of polled devices get an SNMP profile.
+    path = write_inventory(tmp_path / "lab.yaml", t, listen="127.0.0.1:9599",
+                           state_dir=tmp_path / "state", mqtt_port=None)
+    profiles = set(yaml.safe_load(path.read_text())["snmp"]["profiles"])
+    assert profiles == {t.devices[d].model.recording for d in polled}
+    assert ("village-vsat-uhp-vsat-terminal" in profiles) is (snmp_villages is None)
