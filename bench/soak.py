@@ -23,10 +23,8 @@ Faults (monitord.lab.faults) hit every kabupaten but the last, the control:
     on its state (50 %).
 No fault starts if it would end later than 60 s before the end: everything comes back up.
 
-Beyond what the lab does itself, the soak pins a permanent ARP entry for every village on its
-kabupaten router (the kernel's neighbour table, shared by all namespaces, overflows at ~1,000
-learnt entries) and restarts the lab's broker with persistence (so its subscriber misses
-nothing across a broker restart).
+The lab's broker runs with persistence (ProvinceLab broker_persistence), so the soak's
+subscriber misses nothing across a broker outage.
 
 Figures per monitord process, from its first full probe round to its end (the SIGKILLed one
 ends at the kill): RSS, fds, threads, CPU, probes and polls done against the schedule,
@@ -837,36 +835,6 @@ def require_private_netns() -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=30)
 
 
-def _ip_json(netns: str, *args: str) -> Any:
-    return json.loads(subprocess.run(["ip", "-n", netns, "-j", *args], capture_output=True,
-                                     text=True, check=True, timeout=30).stdout)
-
-
-def pin_village_neighbours(lab: ProvinceLab) -> int:
-    """Permanent ARP entries on each kabupaten router for the villages behind it; how many.
-
-    The kernel's neighbour table is one for every network namespace, and holds at most 1,024
-    learnt entries (gc_thresh3, settable only in the host's namespace): ~2,000 villages
-    overflow it ("neighbor table overflow!") and the routers drop packets to villages at
-    random. Permanent entries do not count against that limit."""
-    pinned = 0
-    for layout in lab.links.values():
-        for ns, net, villages in ((layout.desa_ns, layout.village_net, layout.villages),
-                                  (layout.vsat_ns, layout.vsat_net, layout.vsat_villages)):
-            if ns is None or net is None or not villages:
-                continue
-            # The interface names are the lab's: read them from the routes, not assumed.
-            [village_route] = _ip_json(ns, "route", "show", "default")
-            [link] = _ip_json(ns, "link", "show", village_route["dev"])
-            [router_route] = _ip_json(layout.namespace, "route", "show", net)
-            batch = [f"neigh replace {lab.devices[v].address} lladdr {link['address']} "
-                     f"dev {router_route['dev']} nud permanent" for v in villages]
-            subprocess.run(["ip", "-n", layout.namespace, "-batch", "-"], input="\n".join(batch) + "\n",
-                           text=True, check=True, capture_output=True, timeout=60)
-            pinned += len(batch)
-    return pinned
-
-
 def _raise_timeout(signum: int, frame: FrameType | None) -> None:
     raise SoakOverTimeError(f"the soak went past its time limit (signal {signum})")
 
@@ -920,7 +888,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{plan.villages} + {plan.vsat_villages} villages) ...", flush=True)
     built = time.monotonic()
     try:
-        with ProvinceLab(workdir, plan) as lab:
+        with ProvinceLab(workdir, plan, broker_persistence=True) as lab:
             meta["build_s"] = round(time.monotonic() - built, 1)
             return _soak(lab, duration, workdir, out, meta)
     except (LabSetupError, subprocess.CalledProcessError) as exc:
@@ -933,12 +901,7 @@ def main(argv: list[str] | None = None) -> int:
 def _soak(lab: ProvinceLab, duration: float, workdir: Path, out: Path,
           meta: dict[str, Any]) -> int:
     assert lab.broker is not None
-    meta["pinned_neighbours"] = pin_village_neighbours(lab)
-    # Persistence: the subscriber's session (and what is queued for it) survives the broker
-    # outages, as in the fault tests; the lab's broker starts without it.
-    lab.broker.stop()
-    lab.broker.persistence = True
-    lab.broker.start()
+    meta["pinned_neighbours"] = lab.pinned_neighbours  # by the lab's build
     recorder = EventRecorder(lab.broker.port, f"{lab.topic_prefix}/events").start()
     soak = Soak(lab, recorder, duration, workdir)
     stored: list[StateEvent] = []

@@ -155,7 +155,8 @@ class Snmpsim:
         stop_process(proc)
 
     def start(self) -> Snmpsim:
-        """launch() and wait_ready(): after a stop(), a device reboot (sysUpTime restarts)."""
+        """launch() and wait_ready(). After a stop() this is no reboot monitord can see: the
+        recordings' sysUpTime is fixed (a reboot needs snmpd: tests/integration/test_faults.py)."""
         self.launch()
         self.wait_ready()
         return self

@@ -2,7 +2,8 @@
 
 Each one acts on things the lab (or a test) created itself: a link is a veth end in a network
 namespace, loss is an iptables rule inside a namespace, delay and misbehaving agents are child
-processes started here, a reboot restarts an agent, the state disk is a tmpfs mounted on the
+processes started here, a reboot restarts an agent (snmpd's, for one monitord sees: the lab's
+snmpsim recordings have a fixed sysUpTime), the state disk is a tmpfs mounted on the
 daemon's state directory. Every injector that leaves something behind is a context manager (or
 has a stop) that undoes it, also when the body fails; background work (a flapping link) is
 bounded in count and time and joinable.
@@ -367,8 +368,9 @@ class Restartable(Protocol):
 
 
 def reboot_device(agent: Restartable, down_for: float = 0.0) -> None:
-    """A device reboot as SNMP sees it: its agent stops and starts again, so sysUpTime
-    restarts from 0 (and the counters the agent itself keeps restart)."""
+    """A device's agent stops and starts again. With snmpd that is a reboot as SNMP sees it
+    (sysUpTime restarts from 0; tests/integration/test_faults.py); with the lab's snmpsim it is
+    only an SNMP outage: its recordings have a fixed sysUpTime, so monitord sees no reboot."""
     agent.stop()
     if down_for > 0:
         time.sleep(down_for)

@@ -5,10 +5,17 @@ The NOC end is in the namespace the lab is built from (the caller's: where monit
 building adds one veth and two routes there (to 198.18.128.0/17 and 198.19.128.0/17, through
 the core); deleting the veth removes both. Everything else lives in the lab's own namespaces.
 Addresses are added in `ip -batch` runs, one per namespace, so a big lab builds in seconds.
+
+Each kabupaten router gets a permanent neighbour (ARP) entry for every village and VSAT
+terminal behind it: the kernel's neighbour table is shared by all namespaces and holds ~1,024
+learnt entries (gc_thresh3, settable only in the host's namespace), so ~2,000 villages would
+overflow it ("neighbor table overflow!") and the routers drop packets at random. Permanent
+entries do not count against that limit. (Data-center devices sit on the core's lo: no ARP.)
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -29,6 +36,15 @@ def _ip(args: Sequence[str], netns: str | None = None, batch: Sequence[str] = ()
                           capture_output=True, text=True, timeout=_TIMEOUT, check=False)
     if done.returncode != 0:
         raise LabSetupError(f"{' '.join(command)} failed: {done.stderr.strip()}")
+
+
+def _mac_of(netns: str, dev: str) -> str:
+    command = ["ip", "-n", netns, "-j", "link", "show", dev]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=_TIMEOUT, check=False)
+    if done.returncode != 0:
+        raise LabSetupError(f"{' '.join(command)} failed: {done.stderr.strip()}")
+    [link] = json.loads(done.stdout)
+    return str(link["address"])
 
 
 def _sysctl(netns: str, *settings: str) -> None:
@@ -89,6 +105,7 @@ class LabNetwork:
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
         self._made: list[str] = []  # namespaces made so far, for teardown
+        self.pinned_neighbours = 0  # permanent ARP entries made on the kabupaten routers
 
     def build(self) -> None:
         """Everything, or (after a failure, which is raised) nothing."""
@@ -138,8 +155,12 @@ class LabNetwork:
             gateway = net.rsplit(".", 1)[0] + ".1"
             _ip(["link", "add", dev, "type", "veth", "peer", "name", "eth0", "netns", ns],
                 link.namespace)
-            router += [f"addr add {gateway}/24 dev {dev}", f"link set {dev} up"]
-            villages.append((ns, [*(f"addr add {d.address}/24 dev eth0" for d in t.devices_in(ns)),
+            behind, mac = t.devices_in(ns), _mac_of(ns, "eth0")
+            router += [f"addr add {gateway}/24 dev {dev}", f"link set {dev} up",
+                       *(f"neigh replace {d.address} lladdr {mac} dev {dev} nud permanent"
+                         for d in behind)]
+            self.pinned_neighbours += len(behind)
+            villages.append((ns, [*(f"addr add {d.address}/24 dev eth0" for d in behind),
                                   "link set eth0 up", f"route add default via {gateway}"]))
         _ip([], link.namespace, router)
         for ns, commands in villages:
@@ -157,3 +178,4 @@ class LabNetwork:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=_TIMEOUT,
                            check=False)
         self._made.clear()
+        self.pinned_neighbours = 0

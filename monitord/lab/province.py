@@ -51,10 +51,12 @@ class ProvinceLab:
     kind, namespace), `links` (kabupaten -> LinkLayout: namespaces and veth names),
     `core_ns`, `agents` (namespace -> its snmpsim), `echoes` (VSAT namespace -> its delaying
     responder), `broker`, `inventory_path`, `state_dir`, `port`; monitord runs once
-    start_monitord() is called."""
+    start_monitord() is called. `broker_persistence`: the broker keeps retained messages and
+    persistent sessions across its restarts (a subscriber misses nothing in a broker outage)."""
 
     def __init__(self, workdir: Path, plan: LabPlan | None = None, *, mqtt: bool = True,
-                 port: int | None = None, recordings: Path = RECORDINGS) -> None:
+                 port: int | None = None, recordings: Path = RECORDINGS,
+                 broker_persistence: bool = False) -> None:
         number, pid = next(_instances), os.getpid()
         self.plan = plan or LabPlan()
         self.prefix = f"mdlab{pid}x{number}"  # of every namespace name; the NOC veth's is short
@@ -65,6 +67,7 @@ class ProvinceLab:
         self.port = port or free_port()
         self.recordings = recordings
         self.mqtt = mqtt
+        self.broker_persistence = broker_persistence
         self.broker: Mosquitto | None = None
         self.agents: dict[str, Snmpsim] = {}
         self.echoes: dict[str, DelayedEchoes] = {}
@@ -87,6 +90,11 @@ class ProvinceLab:
         return self.topology.core_ns
 
     @property
+    def pinned_neighbours(self) -> int:
+        """Permanent ARP entries the build made for villages (monitord.lab.network)."""
+        return self._network.pinned_neighbours
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
@@ -102,8 +110,10 @@ class ProvinceLab:
                     tuple(Route(net, layout.address) for net in layout.routed_nets))
 
     def agent_of(self, device: str) -> Snmpsim:
-        """The snmpsim answering for `device`. It serves every device of that namespace, so
-        restarting it (faults.reboot_device) reboots them all, as SNMP sees it."""
+        """The snmpsim answering for `device` (and every other device of its namespace).
+        Restarting it (faults.reboot_device) is not a reboot monitord can see: the recordings'
+        sysUpTime is fixed, so it only looks like an SNMP outage. A reboot monitord sees needs
+        snmpd (tests/integration/test_faults.py runs one)."""
         return self.agents[self.devices[device].namespace]
 
     # -- life cycle ----------------------------------------------------------------------
@@ -122,7 +132,8 @@ class ProvinceLab:
             self._start_echoes()
             self._start_agents()
             if self.mqtt:
-                self.broker = Mosquitto(self.workdir / "mosquitto", die_with_parent=True).start()
+                self.broker = Mosquitto(self.workdir / "mosquitto", die_with_parent=True,
+                                        persistence=self.broker_persistence).start()
             write_inventory(self.inventory_path, self.topology, listen=f"127.0.0.1:{self.port}",
                             state_dir=self.state_dir,
                             mqtt_port=self.broker.port if self.broker else None)
@@ -224,14 +235,15 @@ class ProvinceLab:
         return wait_for(f"monitord states {dict(want)}", reached, timeout=timeout, every=0.5)
 
     def wait_settled(self, timeout: float = 90) -> list[Sample]:
-        """Until every device is up and has completed an SNMP poll; the samples then."""
-        every_device = set(self.devices)
+        """Until every device is up and every one polled over SNMP (LabPlan.snmp_villages:
+        not every village is) has completed a poll; the samples then."""
+        every_device, snmp_devices = set(self.devices), set(self.topology.snmp_devices)
 
         def settled() -> list[Sample] | None:
             samples = self.samples()
             up = {t for t, s in states_of(samples).items() if s == "up"}
             polled = {labels["target"] for name, labels, v in samples
                       if name == "monitord_snmp_up" and v == 1.0}
-            return samples if every_device <= up and every_device <= polled else None
+            return samples if every_device <= up and snmp_devices <= polled else None
         return wait_for("every lab device up and polled over SNMP", settled, timeout=timeout,
                         every=0.5)
