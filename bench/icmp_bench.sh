@@ -64,12 +64,7 @@ ROWS="$TMP/rows.tsv"
 TF="$TMP/targets.txt"
 mkdir -p "$RESULTS_DIR"
 
-cleanup() {
-    stop_started
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 143' INT TERM
+clean_up_on_exit
 
 proc_threads() { awk '/^Threads/ {print $2}' "/proc/$1/status"; }
 icmp_mib() { icmp_counters OutEchos InEchoReps; }

@@ -54,6 +54,21 @@ stop_started() {
     STARTED_PIDS=()
 }
 
+AGENT_PIDS=()     # PIDs kept for the whole run (agents and their timeout wrappers)
+
+# clean_up_on_exit: at exit (or INT/TERM), stop the current tool, then the run's agents newest
+# first, and delete the run's temporary directory $TMP
+clean_up_on_exit() {
+    trap _clean_up EXIT
+    trap 'exit 143' INT TERM
+}
+_clean_up() {
+    local i
+    stop_started
+    for ((i = ${#AGENT_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${AGENT_PIDS[$i]}"; done
+    rm -rf "$TMP"
+}
+
 # Icmp: counters of this network namespace by name, e.g. `icmp_counters OutEchos InEchoReps`
 icmp_counters() {
     awk -v want="$*" '$1 == "Icmp:" {

@@ -86,18 +86,10 @@ KV="$TMP/figures.kv"         # every figure, key=value; the table is rendered fr
 TARGETS="$TMP/targets.txt"
 AGENTS="$TMP/agents.txt"     # "address community" of every SNMP device
 OUT="$RESULTS_DIR/province_$TS.md"
-AGENT_PIDS=()                # snmpsim processes (and their timeout wrappers), for the whole run
 mkdir -p "$RESULTS_DIR"
 : > "$KV"
 
-cleanup() {
-    local i
-    stop_started
-    for ((i = ${#AGENT_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${AGENT_PIDS[$i]}"; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 143' INT TERM
+clean_up_on_exit
 
 record() { printf '%s=%s\n' "$1" "$2" >> "$KV"; }
 # record_helper PREFIX HELPER ARGS...: a helper's key=value lines, keys prefixed

@@ -99,16 +99,8 @@ TMP="$(mktemp -d /tmp/snmp_bench.XXXXXX)"
 ROWS="$TMP/rows.tsv"
 mkdir -p "$RESULTS_DIR"
 OUT="$RESULTS_DIR/snmp_$TS.md"
-AGENT_PIDS=()     # snmpd's timeout wrapper and snmpd, for the whole run
 
-cleanup() {
-    local i
-    stop_started
-    for ((i = ${#AGENT_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${AGENT_PIDS[$i]}"; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 143' INT TERM
+clean_up_on_exit
 
 # out_echos (lib.sh): monitord also pings its devices; its profile makes that hourly
 # add_row (lib.sh) columns: tool variant walks ok failed varbinds/walk requests/walk cpu_ms/walk scrape_ms/walk agent_ms/walk p50_ms notes
