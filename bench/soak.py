@@ -49,7 +49,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -58,11 +57,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import paho.mqtt.client as paho
 import psutil
 from exposition import samples as read_samples
 from icmp_summary import histogram_quantile
-from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the lab's `tests` helpers: "nothing lost" as the fault tests check it
@@ -80,6 +77,7 @@ from monitord.lab.faults import (  # noqa: E402
     reload_by_http,
     reload_by_signal,
 )
+from monitord.lab.mqtt_recorder import MqttRecorder  # noqa: E402
 from monitord.lab.process import wait_for  # noqa: E402
 from monitord.lab.province import ProvinceLab, require_root  # noqa: E402
 from monitord.lab.scrape import Sample, http_request, states_of  # noqa: E402
@@ -193,61 +191,6 @@ def _delta(new: dict[float, float], old: dict[float, float]) -> dict[float, floa
 
 
 # -- the MQTT side -------------------------------------------------------------------------
-
-class EventRecorder:
-    """monitord's state events as a persistent subscriber (QoS 1, clean_session off): with
-    broker persistence, its subscription and what is queued for it survive a broker restart."""
-
-    def __init__(self, port: int, topic: str) -> None:
-        self.port, self.topic = port, topic
-        self._lock = threading.Lock()
-        self._payloads: list[bytes] = []
-        self._subscribed = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="monitord-soak",
-                                  clean_session=False)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=1)
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = self._on_message
-
-    def start(self, timeout: float = 10.0) -> EventRecorder:
-        self.client.connect("127.0.0.1", self.port, keepalive=10)
-        self.client.loop_start()
-        if not self._subscribed.wait(timeout):
-            self.stop()
-            raise LabSetupError(f"the soak's subscriber did not subscribe within {timeout:g}s")
-        return self
-
-    def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-    def _on_connect(self, client: paho.Client, userdata: Any, flags: paho.ConnectFlags,
-                    reason_code: Any, properties: Any) -> None:
-        if reason_code.is_failure:
-            return
-        if flags.session_present:
-            self._subscribed.set()
-        else:
-            client.subscribe(self.topic, qos=1)
-
-    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reason_codes: Any,
-                      properties: Any) -> None:
-        self._subscribed.set()
-
-    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        with self._lock:
-            self._payloads.append(bytes(message.payload))
-
-    def received(self) -> list[dict[str, Any]]:
-        with self._lock:
-            payloads = list(self._payloads)
-        return [json.loads(p) for p in payloads]
-
-    def count(self) -> int:
-        with self._lock:
-            return len(self._payloads)
-
 
 # -- the fault schedule ----------------------------------------------------------------------
 
@@ -397,7 +340,7 @@ class Check:
 class Soak:
     """The lab under faults, monitord's processes measured, and the checks at the end."""
 
-    def __init__(self, lab: ProvinceLab, recorder: EventRecorder, duration: float,
+    def __init__(self, lab: ProvinceLab, recorder: MqttRecorder, duration: float,
                  workdir: Path) -> None:
         self.lab = lab
         self.recorder = recorder
@@ -509,7 +452,7 @@ class Soak:
             total(samples, "monitord_event_loop_lag_max_seconds"), os.getloadavg()[0],
             sum(1 for s in states.values() if s != "up"),
             total(samples, "monitord_mqtt_outbox_events"),
-            total(samples, "monitord_history_events_written_total"), self.recorder.count()))
+            total(samples, "monitord_history_events_written_total"), len(self.recorder.messages)))
         r = self.rows[-1]
         self.note(f"pid {r.pid} RSS {r.rss_mb} MB, {r.fds} fds, {r.threads} threads, CPU "
                   f"{r.cpu_s} s, lag max {1000 * r.lag_max_s:.0f} ms, load {r.load1:.2f}, "
@@ -674,10 +617,10 @@ class Soak:
         ids = {e.id for e in stored}
         with contextlib.suppress(AssertionError):  # a shortfall is reported by the check below
             wait_for("every stored event over MQTT", lambda: ids <= {
-                m["id"] for m in self.recorder.received()}, timeout=60, every=1)
+                m.json()["id"] for m in self.recorder.messages}, timeout=60, every=1)
         self.sample()
         self._close_window()
-        return stored, self.recorder.received()
+        return stored, [m.json() for m in self.recorder.messages]
 
     def judge(self, stored: list[StateEvent], received: list[dict[str, Any]]) -> None:
         plan = self.lab.plan
@@ -902,7 +845,8 @@ def _soak(lab: ProvinceLab, duration: float, workdir: Path, out: Path,
           meta: dict[str, Any]) -> int:
     assert lab.broker is not None
     meta["pinned_neighbours"] = lab.pinned_neighbours  # by the lab's build
-    recorder = EventRecorder(lab.broker.port, f"{lab.topic_prefix}/events").start()
+    recorder = MqttRecorder(lab.broker.port, f"{lab.topic_prefix}/events",
+                            client_id="monitord-soak").start()
     soak = Soak(lab, recorder, duration, workdir)
     stored: list[StateEvent] = []
     received: list[dict[str, Any]] = []

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monitord.lab.mqtt_recorder import Received
 from monitord.state.history import HISTORY_FILE, read_snapshot
 from monitord.state.model import EventKind, ReasonCode, State, StateEvent
 from tests.integration.harness import MonitordProcess, Sample, value, wait_for
-from tests.integration.mosquitto import MqttRecorder, Received
+from tests.integration.mosquitto import MqttRecorder
 
 
 def sum_of(samples: list[Sample], name: str, **labels: str) -> float:

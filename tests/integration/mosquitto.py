@@ -1,32 +1,30 @@
 """A private mosquitto broker for integration tests, a test CA to give it TLS, and a paho
 subscriber that records what the broker delivers.
 
-The broker process itself is monitord.lab.broker's (the province lab runs one too): see there
-how it runs. This module adds the test CA and the recorder.
+The broker process and the recorder are monitord.lab's (the province lab and the soak use them
+too): see there how they run. This module adds the test CA, a recorder made from a test broker
+that tests can wait on, and `retained`.
 """
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
-import json
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
-import paho.mqtt.client as paho
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from paho.mqtt.enums import CallbackAPIVersion
 
 from monitord.lab.broker import HOST, BrokerTls
 from monitord.lab.broker import Mosquitto as LabMosquitto
+from monitord.lab.mqtt_recorder import MqttRecorder as LabMqttRecorder
+from monitord.lab.mqtt_recorder import Received
 
 T = TypeVar("T")
 
@@ -123,86 +121,15 @@ class Mosquitto(LabMosquitto):
         return str(self.ca.cert_file)
 
 
-@dataclass(frozen=True)
-class Received:
-    topic: str
-    payload: bytes
-    retain: bool
-
-    def json(self) -> Any:
-        return json.loads(self.payload)
-
-
-class MqttRecorder:
-    """A paho subscriber on its own thread that records every message it is delivered.
-
-    With `clean_session=False` (the default) and a fixed client id, the broker keeps its
-    subscription and queues QoS 1 messages while it is away, so nothing published during a
-    broker restart is missed (given broker persistence). paho reconnects it by itself.
-    """
+class MqttRecorder(LabMqttRecorder):
+    """monitord.lab's recorder, made from a test broker (TLS from its CA), that tests can wait on."""
 
     def __init__(self, broker: Mosquitto, topic: str, client_id: str = "recorder", *,
                  clean_session: bool = False, username: str | None = None,
                  password: str | None = None, tls: bool = False) -> None:
-        self.topic = topic
-        self._lock = threading.Lock()
-        self._messages: list[Received] = []
-        self._subscribed = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  clean_session=clean_session)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=1)
-        if username is not None:
-            self.client.username_pw_set(username, password)
-        if tls:
-            self.client.tls_set(ca_certs=broker.ca_file)
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = self._on_message
-        self._broker = broker
-
-    def start(self, timeout: float = 10.0) -> MqttRecorder:
-        self.client.connect(HOST, self._broker.port, keepalive=10)
-        self.client.loop_start()
-        if not self._subscribed.wait(timeout):
-            self.stop()
-            raise AssertionError(f"recorder did not subscribe to {self.topic} within {timeout}s")
-        return self
-
-    def stop(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-    def __enter__(self) -> MqttRecorder:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    def _on_connect(self, client: paho.Client, userdata: Any, flags: paho.ConnectFlags,
-                    reason_code: Any, properties: Any) -> None:
-        if reason_code.is_failure:
-            return
-        if flags.session_present:  # the broker kept our subscription (persistent session)
-            self._subscribed.set()
-        else:
-            client.subscribe(self.topic, qos=1)
-
-    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reason_codes: Any,
-                      properties: Any) -> None:
-        self._subscribed.set()
-
-    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        with self._lock:
-            self._messages.append(Received(message.topic, bytes(message.payload), message.retain))
-
-    @property
-    def messages(self) -> list[Received]:
-        with self._lock:
-            return list(self._messages)
-
-    def on_topic(self, topic: str) -> list[Received]:
-        return [m for m in self.messages if m.topic == topic]
+        super().__init__(broker.port, topic, client_id, clean_session=clean_session,
+                         username=username, password=password,
+                         ca_file=broker.ca_file if tls else None)
 
     def wait_for(self, what: str, predicate: Callable[[list[Received]], T | None],
                  timeout: float = 15.0) -> T:

@@ -31,6 +31,7 @@ import jsonschema
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from monitord.lab.mqtt_recorder import Received
 from monitord.metrics.mqtt_metrics import MqttCollector
 from monitord.model import MqttSettings, MqttTls, Secret
 from monitord.mqtt.publisher import MqttPublisher
@@ -48,7 +49,6 @@ from tests.integration.mosquitto import (
     CertificateAuthority,
     Mosquitto,
     MqttRecorder,
-    Received,
     retained,
 )
 
